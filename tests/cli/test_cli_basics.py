@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from ortkit._cli import cli
+
+
+def test_help_lists_commands_without_importing_torch_or_onnxruntime() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from ortkit._cli import cli\n"
+        "r = CliRunner().invoke(cli, ['--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('env' in r.output, 'torch' in sys.modules, 'onnxruntime' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False"]
+
+
+def test_import_runtime_does_not_import_torch() -> None:
+    code = "import sys, ortkit.runtime, ortkit\nortkit.Runtime\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_env_json_names_the_onnxruntime_distribution() -> None:
+    result = CliRunner().invoke(cli, ["env", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["onnxruntime_distribution"] in {"onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"}
+    assert "CPUExecutionProvider" in data["execution_providers"]
+    assert data["cpu_cores_logical"] >= 1
+    assert len(data["key"]) == 16
+
+
+def test_env_table_mentions_execution_providers() -> None:
+    result = CliRunner().invoke(cli, ["env"])
+    assert result.exit_code == 0
+    assert "CPUExecutionProvider" in result.output
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["no-such-command"])
+    assert result.exit_code == 2
+    assert "No such command" in result.output
