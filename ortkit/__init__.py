@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "Runtime": "ortkit.runtime",
     "InputError": "ortkit.runtime",
     "ModelRejected": "ortkit.runtime",
+    "ProviderUnavailable": "ortkit.runtime",
     "create_model": "ortkit.models",
     "list_models": "ortkit.models",
     "get_spec": "ortkit.models",
@@ -40,7 +41,7 @@ __all__ = ["OrtkitError", "UsageError", "InternalError", "__version__", *sorted(
 if TYPE_CHECKING:  # pragma: no cover
     from ortkit.exporter import export
     from ortkit.models import create_model, get_spec, list_models, register_model
-    from ortkit.runtime import InputError, ModelRejected, Runtime
+    from ortkit.runtime import InputError, ModelRejected, ProviderUnavailable, Runtime
 
 
 def __getattr__(name: str) -> Any:

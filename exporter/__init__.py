@@ -1,0 +1,54 @@
+"""torch -> ONNX export that provably matches PyTorch at every shape, and its deployment variants.
+
+`export` resolves a source (zoo name, ortkit checkpoint, user factory), exports it with the
+TorchScript or dynamo exporter, verifies the file (onnx full check, declared shapes, op inventory,
+onnxruntime parity at several shapes), optionally derives FP16 / INT8 / optimized / streaming
+variants (each verified), and writes ``model.onnx`` + ``export.json`` atomically. See
+docs/exporter.md. Importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+from ortkit.exporter._errors import (
+    ExportError,
+    SourceError,
+    StreamingUnsupported,
+    UnsafeCheckpoint,
+    UnsupportedModel,
+    VerificationFailed,
+)
+from ortkit.exporter._export import (
+    DEFAULT_OPSET,
+    EXPORTERS,
+    SCHEMA_VERSION,
+    Attempt,
+    ExportResult,
+    VariantResult,
+    export,
+)
+from ortkit.exporter._sources import ModelSource, load_state_dict_file, parse_input_spec, resolve_source
+from ortkit.exporter._verify import ParityRow, Tolerance, TOLERANCES, VerifyReport
+
+__all__ = [
+    "export",
+    "ExportResult",
+    "VariantResult",
+    "Attempt",
+    "DEFAULT_OPSET",
+    "EXPORTERS",
+    "SCHEMA_VERSION",
+    "ExportError",
+    "SourceError",
+    "UnsafeCheckpoint",
+    "UnsupportedModel",
+    "VerificationFailed",
+    "StreamingUnsupported",
+    "ModelSource",
+    "resolve_source",
+    "parse_input_spec",
+    "load_state_dict_file",
+    "VerifyReport",
+    "ParityRow",
+    "Tolerance",
+    "TOLERANCES",
+]

@@ -1,0 +1,510 @@
+"""`export()`: torch -> ONNX, verified at every shape, written atomically with its report.
+
+Per exporter tried (``auto``: TorchScript first, then dynamo), the model is exported at the
+example length and at a second length, and the first export is verified (see `_verify`). The
+first exporter whose file passes is kept; the reasons the others failed are recorded. Nothing is
+written to the output folder until everything (variants included) has passed: files are built in
+a hidden temporary folder inside it and renamed into place at the end, ``export.json`` last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ortkit._errors import UsageError
+from ortkit.exporter._errors import UnsupportedModel, VerificationFailed
+from ortkit.exporter._sources import ModelSource, infer_spec, resolve_source
+from ortkit.exporter._verify import (
+    TOLERANCES,
+    Check,
+    VerifyReport,
+    check_declared,
+    flatten_outputs,
+    full_check,
+    has_time,
+    inventory_checks,
+    op_inventory,
+    parity_shapes,
+    run_parity,
+)
+from ortkit.models._registry import ModelSpec, TensorSpec
+
+__all__ = ["export", "ExportResult", "Attempt", "VariantResult", "DEFAULT_OPSET", "EXPORTERS", "SCHEMA_VERSION"]
+
+DEFAULT_OPSET = 18
+EXPORTERS = ("auto", "torchscript", "dynamo")
+SCHEMA_VERSION = 1
+MODEL_FILE = "model.onnx"
+REPORT_FILE = "export.json"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One exporter tried: whether its file passed verification, and why not."""
+
+    exporter: str
+    ok: bool
+    reason: str
+    report: VerifyReport | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exporter": self.exporter, "ok": self.ok, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """A derived file (fp16, int8, optimized, streaming): what it changed and how it verified."""
+
+    kind: str
+    file: str
+    sha256: str
+    verification: VerifyReport
+    changes: dict[str, Any] = field(default_factory=dict)
+    metric: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "file": self.file, "sha256": self.sha256, "changes": self.changes,
+            "metric": self.metric, "verification": self.verification.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote and proved. ``report_path`` holds the same as JSON."""
+
+    out_dir: Path
+    model_path: Path
+    report_path: Path
+    spec: ModelSpec
+    source: dict[str, Any]
+    exporter: str
+    opset: int
+    attempts: tuple[Attempt, ...]
+    verification: VerifyReport
+    sha256: str
+    parameters: int
+    variants: tuple[VariantResult, ...]
+    warnings: tuple[str, ...]
+    versions: dict[str, str]
+
+    @property
+    def files(self) -> dict[str, Path]:
+        """kind -> path of every ONNX file written (``fp32`` is ``model.onnx``)."""
+        return {"fp32": self.model_path, **{v.kind: self.out_dir / v.file for v in self.variants}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "file": self.model_path.name,
+            "sha256": self.sha256,
+            "spec": self.spec.to_dict(),
+            "source": self.source,
+            "exporter": self.exporter,
+            "opset": self.opset,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "parameters": self.parameters,
+            "versions": self.versions,
+            "verification": self.verification.to_dict(),
+            "parity": [p.to_dict() for p in self.verification.parity],
+            "op_inventory": dict(sorted(self.verification.inventory.items())),
+            "variants": [v.to_dict() for v in self.variants],
+            "warnings": list(self.warnings),
+        }
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    from ortkit import __version__
+
+    found = {"ortkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+             "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    try:
+        import onnxscript
+
+        found["onnxscript"] = onnxscript.__version__
+    except ImportError:
+        pass
+    return found
+
+
+def export(
+    source: str | Any,
+    out_dir: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    exporter: str = "auto",
+    opset: int = DEFAULT_OPSET,
+    example_batch: int = 2,
+    example_time: int = 16,
+    fp16: bool = False,
+    fp16_io: str = "fp16",
+    int8: str | None = None,
+    calibration: str = "minmax",
+    task: str | None = None,
+    optimize: str | None = None,
+    optimize_ep: str = "cpu",
+    streaming: bool = False,
+    seed: int = 0,
+) -> ExportResult:
+    """Export a model to ONNX in ``out_dir``, verify it, and optionally derive variants.
+
+    Args:
+        source: a zoo name, an ortkit checkpoint folder, ``file.py:factory``,
+            ``package.module:factory``, or a ``torch.nn.Module`` (with ``ortkit_spec`` or ``inputs``).
+        out_dir: folder for ``model.onnx``, ``export.json`` and variant files (created).
+        checkpoint: state dict (safetensors or torch file) for a zoo name or factory.
+        inputs: input signature of a user model, ``NAME:DTYPE:DIM,...`` strings or TensorSpecs.
+        overrides: hyperparameters of a zoo model (``{"hidden_size": 32}``).
+        exporter: ``auto`` (TorchScript, then dynamo, keeping the first that verifies),
+            ``torchscript`` or ``dynamo``.
+        opset: ONNX opset (default 18).
+        example_batch, example_time: the example shape traced (parity also runs other shapes).
+        fp16: also write ``model.fp16.onnx``; ``fp16_io="fp32"`` keeps float32 inputs/outputs.
+        int8: ``"dynamic"`` or ``"static"``: also write ``model.int8-<mode>.onnx``.
+        calibration: static calibration method, ``minmax``, ``entropy`` or ``percentile``.
+        task: task for calibration data and before/after metrics (default: the checkpoint's
+            task, or the zoo model's preset).
+        optimize: ``basic``, ``extended`` or ``all``: also write an onnxruntime offline-optimized
+            model for ``optimize_ep`` (EP- and machine-specific).
+        streaming: also write ``model.streaming.onnx``, a step model with explicit state.
+        seed: torch seed for random weights.
+
+    Returns:
+        An `ExportResult` (also written as ``export.json``).
+
+    Raises:
+        VerificationFailed: no exporter produced a file that verifies (``error.table`` lists
+            what failed); nothing that looks valid is left in ``out_dir``.
+        UnsupportedModel: every exporter raised (the messages summarised).
+        SourceError, UnsafeCheckpoint, StreamingUnsupported, UsageError: bad input.
+    """
+    if exporter not in EXPORTERS:
+        raise UsageError(f"exporter {exporter!r} is not one of {', '.join(EXPORTERS)}")
+    if not 13 <= int(opset) <= 21:
+        raise UsageError(f"opset {opset} is outside the supported range 13..21 (default {DEFAULT_OPSET})")
+    if example_batch < 2 or example_time < 2:
+        # Size 1 would be specialised by the tracers (and make batch/time indistinguishable).
+        raise UsageError("example batch and time must be at least 2")
+    if int8 not in (None, "dynamic", "static"):
+        raise UsageError(f"int8 mode {int8!r} is not 'dynamic' or 'static'")
+    if fp16_io not in ("fp16", "fp32"):
+        raise UsageError(f"fp16 I/O {fp16_io!r} is not 'fp16' or 'fp32'")
+
+    resolved = _resolve(source, checkpoint, inputs, overrides, seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ortkit-export-", dir=out))
+    try:
+        result = _export_into(resolved, out, staging, exporter=exporter, opset=int(opset),
+                              example=(example_batch, example_time), fp16=fp16, fp16_io=fp16_io,
+                              int8=int8, calibration=calibration, task=task, optimize=optimize,
+                              optimize_ep=optimize_ep, streaming=streaming)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _resolve(source: Any, checkpoint: Any, inputs: Any, overrides: Any, seed: int) -> ModelSource:
+    if isinstance(source, str):
+        return resolve_source(source, checkpoint=checkpoint, inputs=inputs, overrides=overrides, seed=seed)
+    import torch
+
+    from ortkit.exporter._sources import apply_state_dict, load_state_dict_file, parse_input_spec
+
+    if not isinstance(source, torch.nn.Module):
+        raise UsageError(f"source must be a string or a torch.nn.Module, not {type(source).__name__}")
+    module = source.eval()
+    if checkpoint is not None:
+        apply_state_dict(module, load_state_dict_file(checkpoint), checkpoint)
+    spec = getattr(module, "ortkit_spec", None)
+    if not isinstance(spec, ModelSpec):
+        if not inputs:
+            raise UsageError("a module without ortkit_spec needs inputs=['x:float32:batch,time,F', ...]")
+        specs = [parse_input_spec(s) if isinstance(s, str) else s for s in inputs]
+        spec = infer_spec(module, type(module).__name__.lower(), specs)
+    return ModelSource(module=module, spec=spec, origin="module", label=type(module).__name__,
+                       trained=checkpoint is not None, task=None)
+
+
+def _example_args(spec: ModelSpec, batch: int, time: int) -> tuple[Any, ...]:
+    import torch
+
+    from ortkit.exporter._verify import make_inputs
+
+    return tuple(torch.from_numpy(v) for v in make_inputs(spec.inputs, batch, time, seed=7).values())
+
+
+def torch_reference(module: Any, spec: ModelSpec) -> Any:
+    import torch
+
+    def reference(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.no_grad():
+            out = module(*[torch.from_numpy(feeds[s.name]) for s in spec.inputs])
+        return [t.detach().cpu().float().numpy() for t in flatten_outputs(out)]
+
+    return reference
+
+
+def _export_one(kind: str, module: Any, spec: ModelSpec, path: Path, opset: int, batch: int, time: int) -> None:
+    import torch
+
+    args = _example_args(spec, batch, time)
+    in_names = [s.name for s in spec.inputs]
+    out_names = [s.name for s in spec.outputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation and tracer chatter; verification judges the file
+        if kind == "torchscript":
+            axes = {s.name: s.dynamic_axes for s in (*spec.inputs, *spec.outputs) if s.dynamic_axes}
+            torch.onnx.export(module, args, str(path), dynamo=False, input_names=in_names,
+                              output_names=out_names, dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True)
+        else:
+            from torch.export import Dim
+
+            dims: dict[str, Any] = {}
+            shapes = {s.name: {axis: dims.setdefault(name, Dim(name)) for axis, name in s.dynamic_axes.items()} or None
+                      for s in spec.inputs}
+            with _quiet_torch_logs():
+                program = torch.onnx.export(module, args, None, dynamo=True, input_names=in_names,
+                                            output_names=out_names, dynamic_shapes=shapes,
+                                            opset_version=opset, verbose=False)
+            program.save(str(path))
+    pin_declared_dims(path, spec)
+
+
+def pin_declared_dims(path: Path, spec: ModelSpec) -> None:
+    """Where the spec fixes an output dim the exporter left symbolic (a TCN cache's length, say),
+    declare the number: consumers read exact shapes, and onnxruntime then warns (a verification
+    failure) if the computed size ever differs."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    changed = False
+    wanted = {s.name: s.dims for s in spec.outputs}
+    for value in model.graph.output:
+        dims = wanted.get(value.name)
+        shape = value.type.tensor_type.shape
+        if dims is None or len(shape.dim) != len(dims):
+            continue
+        for declared, want in zip(shape.dim, dims):
+            if isinstance(want, int) and not declared.HasField("dim_value"):
+                declared.dim_value = want
+                changed = True
+    if changed:
+        onnx.save(model, str(path))
+
+
+class _quiet_torch_logs:
+    """The dynamo exporter logs (torchvision missing, graph breaks) through `logging`."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "onnx_ir")]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: Any) -> None:
+        for lg, level in zip(self._loggers, self._levels):
+            lg.setLevel(level)
+
+
+def summarise_export_error(error: BaseException) -> str:
+    """One line from an exporter's (often multi-page) error: its first line, plus the op it names."""
+    text = str(error).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else type(error).__name__
+    op = re.search(r"\b(aten|prim|[a-z_][a-z0-9_]*)::[A-Za-z_][\w.]*", text)
+    summary = f"{type(error).__name__}: {first}"
+    if op and op.group(0) not in summary:
+        summary += f" (op {op.group(0)})"
+    return summary[:300]
+
+
+def _inventory(path: Path) -> Any:
+    import onnx
+
+    return op_inventory(onnx.load(str(path), load_external_data=False))
+
+
+def _verify_base(resolved: ModelSource, path: Path, example: tuple[int, int], label: str) -> VerifyReport:
+    import onnx
+
+    spec = resolved.spec
+    report = VerifyReport(label)
+    report.checks.append(full_check(path))
+    model = onnx.load(str(path), load_external_data=False)
+    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
+    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
+    inventory = op_inventory(model)
+    report.inventory = dict(inventory)
+    report.checks += inventory_checks(inventory, spec.recurrent_layers, None)
+    shapes = parity_shapes(spec.inputs, *example)
+    report.parity = run_parity(path, torch_reference(resolved.module, spec), spec.inputs, shapes, TOLERANCES["fp32"])
+    return report
+
+
+def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: int, example: tuple[int, int]) -> tuple[str, Path, VerifyReport, list[Attempt]]:
+    order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
+    attempts: list[Attempt] = []
+    batch, time = example
+    other_time = 2 * time + 3
+    timed = has_time(resolved.spec.inputs)
+    for kind in order:
+        path = staging / f"candidate-{kind}.onnx"
+        try:
+            _export_one(kind, resolved.module, resolved.spec, path, opset, batch, time)
+        except Exception as error:  # exporters raise anything from TypeError to their own errors
+            attempts.append(Attempt(kind, False, f"export failed: {summarise_export_error(error)}"))
+            continue
+        report = _verify_base(resolved, path, example, f"{kind} export of {resolved.spec.name}")
+        if report.ok and timed:
+            # Only worth a second export when everything else passed: an export whose node count
+            # depends on the example length has unrolled or baked in the time axis.
+            other = staging / f"candidate-{kind}-t{other_time}.onnx"
+            try:
+                _export_one(kind, resolved.module, resolved.spec, other, opset, batch, other_time)
+                report.checks += inventory_checks({}, 0, (sum(report.inventory.values()), sum(_inventory(other).values()), other_time))[1:]
+            except Exception as error:
+                report.checks.append(Check("node count at two example lengths", False,
+                                           f"export at time={other_time} failed: {summarise_export_error(error)}"))
+        if report.ok:
+            attempts.append(Attempt(kind, True, "passed verification", report))
+            return kind, path, report, attempts
+        attempts.append(Attempt(kind, False, f"verification failed: {report.summary()}", report))
+    reports = [a.report for a in attempts if a.report is not None]
+    if not reports:
+        reasons = "; ".join(f"{a.exporter}: {a.reason.removeprefix('export failed: ')}" for a in attempts)
+        raise UnsupportedModel(f"cannot export {resolved.spec.name!r}: {reasons}")
+    table = "\n".join(r.table() for r in reports)
+    for a in attempts:
+        if a.report is None:
+            table += f"\n{a.exporter}: {a.reason}"
+    raise VerificationFailed(
+        f"export of {resolved.spec.name!r} failed verification with {', '.join(a.exporter for a in attempts)}: "
+        + "; ".join(f"{a.exporter}: {a.reason}" for a in attempts),
+        table=table, attempts=tuple(attempts),
+    )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parity_summary(report: VerifyReport) -> dict[str, Any]:
+    worst = max((p.max_abs or 0.0 for p in report.parity), default=0.0)
+    return {"ok": report.ok, "shapes": len(report.parity), "max_abs_err": worst,
+            "checked": [p.label for p in report.parity]}
+
+
+def write_metadata(path: Path, props: Mapping[str, str]) -> None:
+    """Set ``metadata_props`` entries (replacing same keys) and save in place."""
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def base_metadata(resolved: ModelSource, precision: str, export_info: Mapping[str, Any]) -> dict[str, str]:
+    spec = resolved.spec
+    return {
+        "ortkit.model": spec.name,
+        "ortkit.family": spec.family,
+        "ortkit.task": resolved.task or "",
+        "ortkit.precision": precision,
+        "ortkit.spec": spec.to_json(),
+        "ortkit.export": json.dumps(dict(export_info), sort_keys=True),
+    }
+
+
+def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: str, opset: int,
+                 example: tuple[int, int], fp16: bool, fp16_io: str, int8: str | None, calibration: str,
+                 task: str | None, optimize: str | None, optimize_ep: str, streaming: bool) -> ExportResult:
+    if task is not None:
+        resolved.task = task
+    if streaming:
+        from ortkit.exporter._streaming import check_streamable
+
+        check_streamable(resolved)  # refuse before spending time on the export
+    found = versions()
+    kind, candidate, report, attempts = _try_exporters(resolved, staging, exporter, opset, example)
+    model_path = staging / MODEL_FILE
+    shutil.copyfile(candidate, model_path)
+    info = {"exporter": kind, "opset": opset, "versions": found, "parity": parity_summary(report),
+            "source": resolved.describe(), "schema_version": SCHEMA_VERSION}
+    write_metadata(model_path, base_metadata(resolved, "fp32", info))
+
+    from ortkit.exporter import _variants
+
+    context = _variants.VariantContext(resolved=resolved, base=model_path, staging=staging, example=example,
+                                       opset=opset, exporter=kind, versions=found)
+    variants: list[VariantResult] = []
+    if fp16:
+        variants.append(_variants.fp16_variant(context, keep_io=fp16_io == "fp32"))
+    if int8 == "dynamic":
+        variants.append(_variants.int8_dynamic_variant(context))
+    elif int8 == "static":
+        variants.append(_variants.int8_static_variant(context, method=calibration))
+    if optimize is not None:
+        variants.append(_variants.optimized_variant(context, level=optimize, ep=optimize_ep))
+    if streaming:
+        from ortkit.exporter._streaming import streaming_variant
+
+        variants.append(streaming_variant(context))
+    failed = [v for v in variants if not v.verification.ok]
+    if failed:
+        raise VerificationFailed(
+            f"{', '.join(v.kind for v in failed)} variant of {resolved.spec.name!r} failed verification: "
+            + "; ".join(f"{v.kind}: {v.verification.summary()}" for v in failed),
+            table="\n".join(v.verification.table() for v in failed),
+        )
+
+    sha = sha256_file(model_path)
+    result = ExportResult(
+        out_dir=out, model_path=out / MODEL_FILE, report_path=out / REPORT_FILE, spec=resolved.spec,
+        source=resolved.describe(), exporter=kind, opset=opset, attempts=tuple(attempts),
+        verification=report, sha256=sha, parameters=int(sum(p.numel() for p in resolved.module.parameters())),
+        variants=tuple(variants), warnings=tuple(resolved.warnings), versions=found,
+    )
+    report_tmp = staging / REPORT_FILE
+    report_tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+    # Rename into place only now, everything verified; the report last so a folder holding an
+    # export.json always holds the files it describes.
+    for variant in variants:
+        (staging / variant.file).replace(out / variant.file)
+    model_path.replace(out / MODEL_FILE)
+    report_tmp.replace(out / REPORT_FILE)
+    return result
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex[:8]

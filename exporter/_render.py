@@ -1,0 +1,49 @@
+"""Text for the CLI: an `ExportResult` as a short report, and ``--set KEY=VALUE`` parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from ortkit._errors import UsageError
+
+__all__ = ["parse_overrides", "render_result"]
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["hidden_size=32", "widths=[8,16]"]`` -> ``{"hidden_size": 32, "widths": [8, 16]}``;
+    values are read as JSON when they parse, as strings otherwise."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad --set {item!r}: expected KEY=VALUE, e.g. hidden_size=32")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def render_result(result: Any) -> str:
+    """The export in a few lines: source, exporter (and fallbacks), parity, each variant."""
+    spec = result.spec
+    lines = [f"exported {spec.name} ({spec.family}, {result.parameters:,} parameters) -> {result.model_path}"]
+    for attempt in result.attempts:
+        lines.append(f"  exporter {attempt.exporter}: {attempt.reason}")
+    lines.append(f"  opset {result.opset}, sha256 {result.sha256[:16]}..., ops: "
+                 + ", ".join(f"{op} {n}" for op, n in sorted(result.verification.inventory.items())))
+    for row in result.verification.parity:
+        lines.append(f"  parity {row.label:<12} {row.shape_text:<16} max abs err {row.max_abs:.2e}")
+    for variant in result.variants:
+        worst = max((p.max_abs or 0.0 for p in variant.verification.parity), default=0.0)
+        lines.append(f"  variant {variant.kind} -> {variant.file}: verified, max abs err {worst:.2e}")
+        for note in variant.changes.get("notes", []):
+            lines.append(f"    note: {note}")
+        if variant.metric:
+            m = variant.metric
+            lines.append(f"    {m['name']} on {m['task']} {m['split']}: fp32 {m['fp32']:.4f} -> {m['variant']:.4f}")
+    for warning in result.warnings:
+        lines.append(f"warning: {warning}")
+    lines.append(f"  report: {result.report_path}")
+    return "\n".join(lines)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("inspect")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--ep", "providers", default="auto", show_default=True, metavar="SPEC",
+              help="Execution provider whose node assignment to show.")
+@click.option("--shape", "-s", "shapes", multiple=True, metavar="NAME=D0,D1,...|SYMBOL=N",
+              help="Input shape (or symbolic dim size) at which to count FLOPs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def command(model: str, providers: str, shapes: tuple[str, ...], as_json: bool) -> None:
+    """Describe an ONNX model: signature, ops, FLOPs, EP assignment."""
+    from ortkit.runtime import inspect_model
+    from ortkit.runtime._files import parse_shapes
+
+    report = inspect_model(model, providers, parse_shapes(shapes) or None)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for line in report.lines():
+        click.echo(line)

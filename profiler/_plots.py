@@ -1,0 +1,203 @@
+"""Figures for the report, drawn with matplotlib's object API (no pyplot state, no display).
+
+Each function takes prepared series and returns PNG bytes, or None when there is nothing to
+draw: the report then omits the figure with a note instead of drawing an empty frame.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+__all__ = ["Series", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "has_data"]
+
+DPI = 96
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: ``x``/``y`` points, optional error band (``low``/``high``), a dashed style for
+    baselines and an optional fitted power law ``fit = (coefficient, exponent)`` drawn thin."""
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    dashed: bool = False
+    fit: tuple[float, float] | None = None
+    color: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def drawable(self) -> bool:
+        return any(math.isfinite(v) and v > 0 for v in self.y)
+
+
+def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    # no "Software" chunk: the file then carries no URL at all, not even matplotlib's homepage
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _draw_lines(ax, series: Sequence[Series], logx: bool, logy: bool) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    colors = _palette()
+    # a series' `color` is a key (the model's name), so a model and its baseline share a colour
+    keys = list(dict.fromkeys(s.color or s.label for s in series))
+    xs_all: set[float] = set()
+    for s in series:
+        points = [(x, y) for x, y in zip(s.x, s.y) if math.isfinite(y) and (y > 0 or not logy)]
+        if not points:
+            continue
+        xs, ys = zip(*sorted(points))
+        xs_all.update(xs)
+        color = colors[keys.index(s.color or s.label) % len(colors)]
+        ax.plot(xs, ys, marker="o", markersize=4, linestyle="--" if s.dashed else "-", color=color, label=s.label)
+        if s.low is not None and s.high is not None:
+            band = sorted((x, lo, hi) for x, lo, hi in zip(s.x, s.low, s.high) if math.isfinite(lo) and math.isfinite(hi))
+            if len(band) > 1:
+                bx, blo, bhi = zip(*band)
+                ax.fill_between(bx, blo, bhi, color=color, alpha=0.15, linewidth=0)
+        if s.fit is not None and len(xs) > 1:
+            coefficient, exponent = s.fit
+            fx = [xs[0], xs[-1]]
+            ax.plot(fx, [coefficient * v**exponent for v in fx], linestyle=":", linewidth=1, color=color)
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    if logx:
+        ax.set_xscale("log")
+        if 0 < len(xs_all) <= 12:
+            # the measured lengths or batch sizes themselves are the ticks a reader looks for
+            ax.set_xticks(sorted(xs_all))
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _palette() -> list[str]:
+    return ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+
+def line_figure(series: Sequence[Series], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True) -> bytes | None:
+    """One axes with one line per series; None when no series has a drawable point."""
+    drawable = [s for s in series if s.drawable]
+    if not drawable:
+        return None
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    _draw_lines(ax, drawable, logx, logy)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
+def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True) -> bytes | None:
+    """Several small axes side by side (e.g. one per batch size); empty panels are dropped."""
+    panels = [(name, [s for s in series if s.drawable]) for name, series in panels]
+    panels = [(name, series) for name, series in panels if series]
+    if not panels:
+        return None
+    columns = min(len(panels), 3)
+    rows = math.ceil(len(panels) / columns)
+    fig = _figure(4.0 * columns + 0.5, 3.4 * rows + 0.4)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for index, (name, series) in enumerate(panels):
+        ax = axes[index // columns][index % columns]
+        _draw_lines(ax, series, logx, logy)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    for index in range(len(panels), rows * columns):
+        axes[index // columns][index % columns].set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return _png(fig)
+
+
+def pareto_figure(points: Sequence[tuple[str, float, float]], front: Sequence[int], title: str, xlabel: str, ylabel: str) -> bytes | None:
+    """Scatter of (label, latency, score) with the Pareto front joined by a step line."""
+    valid = [(i, p) for i, p in enumerate(points) if math.isfinite(p[1]) and math.isfinite(p[2]) and p[1] > 0]
+    if not valid:
+        return None
+    fig = _figure(7.5, 4.5)
+    ax = fig.add_subplot()
+    on_front = set(front)
+    for i, (label, x, y) in valid:
+        ax.scatter([x], [y], s=36 if i in on_front else 18, color="#d62728" if i in on_front else "#1f77b4", zorder=3)
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    if len(front) > 1:
+        fx = [points[i][1] for i in front]
+        fy = [points[i][2] for i in front]
+        ax.step(fx, fy, where="post", color="#d62728", linewidth=1, alpha=0.7, label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _png(fig)
+
+
+def shares_figure(bars: Sequence[tuple[str, Sequence[tuple[str, float]]]], title: str, top: int = 8) -> bytes | None:
+    """Horizontal stacked bars of op-type time shares (fractions), one bar per model; the
+    ``top`` op types over all bars keep their names, the rest are summed as "other"."""
+    bars = [(label, [(op, share) for op, share in shares if share > 0]) for label, shares in bars]
+    bars = [(label, shares) for label, shares in bars if shares]
+    if not bars:
+        return None
+    totals: dict[str, float] = {}
+    for _, shares in bars:
+        for op, share in shares:
+            totals[op] = totals.get(op, 0.0) + share
+    named = [op for op, _ in sorted(totals.items(), key=lambda item: -item[1])[:top]]
+    fig = _figure(7.5, 0.45 * len(bars) + 1.6)
+    ax = fig.add_subplot()
+    colors = _palette()
+    labels = [label for label, _ in bars]
+    left = [0.0] * len(bars)
+    for index, op in enumerate([*named, "other"]):
+        widths = []
+        for _, shares in bars:
+            values = dict(shares)
+            widths.append(sum(v for k, v in values.items() if k not in named) if op == "other" else values.get(op, 0.0))
+        if not any(widths):
+            continue
+        widths = [100.0 * w for w in widths]
+        ax.barh(labels, widths, left=left, color=colors[index % len(colors)] if op != "other" else "#cccccc", label=op)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of operator time (%)")
+    ax.invert_yaxis()
+    ax.legend(fontsize=7, ncol=min(5, len(named) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(bars) < 3 else -0.12))
+    ax.set_title(title, fontsize=11)
+    return _png(fig)
+
+
+def has_data(kind: str, *args: object) -> bool:
+    """Whether the figure function ``kind`` would draw anything for these arguments (the same
+    checks it makes, without drawing)."""
+    if kind == "line_figure":
+        return any(s.drawable for s in args[0])  # type: ignore[attr-defined, union-attr]
+    if kind == "grid_figure":
+        return any(s.drawable for _, series in args[0] for s in series)  # type: ignore[attr-defined, union-attr]
+    if kind == "pareto_figure":
+        return any(math.isfinite(p[1]) and math.isfinite(p[2]) and p[1] > 0 for p in args[0])  # type: ignore[index, union-attr]
+    if kind == "shares_figure":
+        return any(share > 0 for _, shares in args[0] for _, share in shares)  # type: ignore[misc, union-attr]
+    raise ValueError(f"unknown figure kind {kind!r}")

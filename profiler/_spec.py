@@ -1,0 +1,170 @@
+"""What one measurement is: a frozen, hashable configuration and the budget it is measured under.
+
+`ProfileSpec` is the identity of a configuration. Together with the environment key it forms the
+results store's primary key, so a repeated sweep finds what it already measured and resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ortkit._errors import UsageError
+
+__all__ = ["ProfileSpec", "Budget", "RUNNERS", "file_sha256"]
+
+RUNNERS = ("ort", "torch-eager", "torch-compile")
+
+
+def _freeze(value: Any) -> Any:
+    """JSON values made hashable (lists -> tuples), so a spec with list hyperparameters hashes."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how often to repeat one configuration.
+
+    Measurement stops when the 95% confidence interval of the median is within
+    ``target_rel_ci`` of the median (after at least ``min_runs``), or when ``max_runs`` runs or
+    ``max_time_s`` seconds of measuring are spent, whichever comes first. The budget is stored with
+    each result but is not part of its identity: a longer budget measures the same thing better.
+    """
+
+    warmup_runs: int = 3
+    warmup_time_s: float = 0.05
+    min_runs: int = 10
+    max_runs: int = 10_000
+    max_time_s: float = 2.0
+    target_rel_ci: float = 0.01
+    concurrency_time_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_runs < 1 or self.max_runs < self.min_runs:
+            raise UsageError(f"budget: need 1 <= min_runs <= max_runs, got {self.min_runs} and {self.max_runs}")
+        if self.max_time_s <= 0 or self.target_rel_ci <= 0 or self.warmup_runs < 0:
+            raise UsageError("budget: max_time_s and target_rel_ci must be > 0 and warmup_runs >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Budget:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """One configuration to measure.
+
+    Attributes:
+        model: path of the .onnx file (for torch runners, the export it is compared with).
+        model_sha256: hash of the model file, so a changed file is a different configuration.
+        model_label: a short name for tables (the zoo name or the file stem).
+        ep: execution provider spec as `ortkit.runtime.Runtime` takes it (``"cpu"``,
+            ``"openvino:CPU"``, ``"cuda:0"``...); for torch runners ``"cpu"`` or ``"cuda"``.
+        ep_options: provider options as sorted (key, value) string pairs.
+        batch, time: the input shape; ``time`` is None for models without a time axis.
+        threads: intra-op threads (None: the runtime's default).
+        precision: fp32, fp16, int8-dynamic or int8-static (from the model's metadata).
+        chunk: streaming chunk length in time steps (None: offline, the whole sequence at once).
+        concurrency: client threads running on one session at the same time.
+        runner: ``"ort"``, ``"torch-eager"`` or ``"torch-compile"``.
+        zoo_name: the zoo model the file was exported from (needed by the torch runners).
+        zoo_overrides: hyperparameter overrides for `ortkit.models.create_model`.
+        op_profile: also run onnxruntime's profiler and record per-op-type time shares.
+    """
+
+    model: str
+    model_sha256: str
+    model_label: str
+    ep: str = "cpu"
+    ep_options: tuple[tuple[str, str], ...] = ()
+    batch: int = 1
+    time: int | None = None
+    threads: int | None = None
+    precision: str = "fp32"
+    chunk: int | None = None
+    concurrency: int = 1
+    runner: str = "ort"
+    zoo_name: str | None = None
+    zoo_overrides: tuple[tuple[str, Any], ...] = ()
+    op_profile: bool = False
+    optimization: str = "all"
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise UsageError(f"unknown runner {self.runner!r}; expected one of {', '.join(RUNNERS)}")
+        if self.batch < 1:
+            raise UsageError(f"batch must be >= 1, got {self.batch}")
+        if self.time is not None and self.time < 1:
+            raise UsageError(f"time must be >= 1, got {self.time}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be >= 1, got {self.threads}")
+        if self.concurrency < 1:
+            raise UsageError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.chunk is not None and self.chunk < 1:
+            raise UsageError(f"streaming chunk must be >= 1, got {self.chunk}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("ep_options", "zoo_overrides", "tags"):
+            data[name] = [list(item) for item in data[name]]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProfileSpec:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("ep_options", "tags"):
+            values[name] = tuple(tuple(item) for item in values.get(name) or ())
+        values["zoo_overrides"] = tuple((str(k), _freeze(v)) for k, v in values.get("zoo_overrides") or ())
+        return cls(**values)
+
+    @property
+    def spec_hash(self) -> str:
+        """A hash of the configuration alone. The model's path is left out (its sha256 stands
+        for it), so moving a file does not make a measured configuration new."""
+        identity = self.to_dict()
+        identity.pop("model")
+        blob = json.dumps(identity, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def key(self, environment_key: str) -> str:
+        """The store's primary key: this configuration measured in that environment."""
+        return hashlib.sha256(f"{self.spec_hash}:{environment_key}".encode()).hexdigest()[:24]
+
+    @property
+    def timesteps(self) -> int | None:
+        """Time steps processed by one run (batch x time), for sequence models."""
+        return None if self.time is None else self.batch * self.time
+
+    def describe(self) -> str:
+        """A one-line label such as ``lstm ort/cpu b=8 t=128 th=2``."""
+        parts = [self.model_label, f"{self.runner}/{self.ep}", f"b={self.batch}"]
+        if self.time is not None:
+            parts.append(f"t={self.time}")
+        if self.chunk is not None:
+            parts.append(f"chunk={self.chunk}")
+        parts.append(f"th={self.threads if self.threads is not None else 'default'}")
+        if self.concurrency > 1:
+            parts.append(f"conc={self.concurrency}")
+        return " ".join(parts)

@@ -1,0 +1,404 @@
+"""The results store: one SQLite file, one row per configuration and environment.
+
+Every result is committed the moment it is added, so a killed sweep loses nothing that finished.
+The primary key is ``ProfileSpec.key(environment.key)``: the same configuration measured on
+another machine or software stack is another row, never merged with this one. The schema is in
+docs/profiler.md; ``PRAGMA user_version`` holds its version and ``PRAGMA application_id`` marks
+the file as ortkit's.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import os
+import sqlite3
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ortkit._errors import OrtkitError
+from ortkit.profiler._environment import Environment
+from ortkit.profiler._spec import Budget, ProfileSpec
+from ortkit.profiler._stats import Stats
+
+__all__ = ["ResultStore", "Result", "Metrics", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID", "STATUSES", "DONE_STATUSES"]
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x6F72746B  # "ortk"
+STATUSES = ("ok", "failed", "skipped", "unavailable")
+# Statuses a resumed sweep does not redo. A failure (crash, hang, exception) is tried again.
+DONE_STATUSES = ("ok", "skipped", "unavailable")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS environments (
+    key TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    spec_hash TEXT NOT NULL,
+    env_key TEXT NOT NULL REFERENCES environments(key),
+    status TEXT NOT NULL,
+    message TEXT,
+    model_label TEXT NOT NULL,
+    model_path TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    runner TEXT NOT NULL,
+    ep TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    time INTEGER,
+    threads INTEGER,
+    precision TEXT NOT NULL,
+    chunk INTEGER,
+    concurrency INTEGER NOT NULL,
+    n_samples INTEGER NOT NULL,
+    p50_ms REAL,
+    mean_ms REAL,
+    ci_low_ms REAL,
+    ci_high_ms REAL,
+    cv REAL,
+    unstable INTEGER,
+    throughput_samples_s REAL,
+    spec TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    op_profile TEXT,
+    samples_ms TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_env ON results(env_key);
+CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
+"""
+
+
+class StoreError(OrtkitError):
+    """The results database cannot be used as asked (unwritable, foreign, newer schema)."""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Everything measured about one configuration besides the latency samples.
+
+    Times in milliseconds, memory in bytes, throughput per second. None: not measured here (no
+    NVML, no FLOP counter, not a sequence model...).
+    """
+
+    session_create_ms: float | None = None
+    first_run_ms: float | None = None
+    throughput_samples_s: float | None = None
+    throughput_timesteps_s: float | None = None
+    concurrency_throughput_samples_s: float | None = None
+    concurrency_throughput_timesteps_s: float | None = None
+    peak_rss_bytes: int | None = None
+    rss_growth_bytes: int | None = None
+    gpu_memory_bytes: int | None = None
+    model_size_bytes: int | None = None
+    flops: int | None = None
+    flops_per_op_type: tuple[tuple[str, int], ...] = ()
+    uncounted_ops: tuple[str, ...] = ()
+    flops_note: str | None = None
+    gflops_s: float | None = None
+    active_providers: tuple[str, ...] = ()
+    node_assignment: tuple[tuple[str, int], ...] = ()
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    stop_reason: str | None = None
+    warmup_ms: tuple[float, ...] = ()
+    exit_code: int | None = None
+    signal: str | None = None
+    wall_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("flops_per_op_type", "node_assignment"):
+            data[name] = dict(data[name])
+        data["input_shapes"] = {k: list(v) for k, v in data["input_shapes"]}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metrics:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("flops_per_op_type", "node_assignment"):
+            values[name] = tuple((str(k), int(v)) for k, v in dict(values.get(name) or {}).items())
+        values["input_shapes"] = tuple((str(k), tuple(int(x) for x in v)) for k, v in dict(values.get("input_shapes") or {}).items())
+        for name in ("uncounted_ops", "active_providers", "warmup_ms"):
+            values[name] = tuple(values.get(name) or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One configuration's outcome in one environment.
+
+    ``status``: ``ok`` (samples present), ``failed`` (raised, crashed or hung: ``message`` says
+    how), ``skipped`` (the EP is not usable there) or ``unavailable`` (a baseline that cannot run
+    there). Statistics are derived from the raw ``samples_ms`` (one call each; for streaming, one
+    chunk; for concurrency > 1, one request under load).
+    """
+
+    spec: ProfileSpec
+    environment: Environment
+    status: str
+    samples_ms: tuple[float, ...] = ()
+    message: str | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    budget: Budget = field(default_factory=Budget)
+    op_profile: dict[str, Any] | None = None
+    created_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown result status {self.status!r}")
+        if self.status == "ok" and not self.samples_ms:
+            raise ValueError("an ok result needs samples")
+
+    @property
+    def key(self) -> str:
+        return self.spec.key(self.environment.key)
+
+    @property
+    def environment_key(self) -> str:
+        return self.environment.key
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def stats(self) -> Stats | None:
+        """Statistics of the samples; None when there are none (a failure is never a number)."""
+        return Stats.from_samples(self.samples_ms) if self.samples_ms else None
+
+    def to_dict(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "key": self.key, "status": self.status, "message": self.message,
+            "spec": self.spec.to_dict(), "environment_key": self.environment.key,
+            "stats": stats.to_dict() if stats else None, "metrics": self.metrics.to_dict(),
+            "budget": self.budget.to_dict(), "op_profile": self.op_profile,
+            "samples_ms": list(self.samples_ms), "created_at": self.created_at,
+        }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+class ResultStore:
+    """A results database.
+
+    ``ResultStore(path)`` creates the file if needed. An existing file must be an ortkit results
+    database of this schema version or an older one; anything else is refused with a `StoreError`
+    and left untouched. A file that cannot be written opens read-only (reading works, adding
+    raises); ``readonly=True`` opens an existing file for reading only (reports use this).
+
+    Raises:
+        StoreError: the path cannot be created, is not SQLite, is another program's database, or
+            was written by a newer ortkit.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.writable = not readonly
+        if readonly and not self.path.is_file():
+            raise StoreError(f"results database {self.path} does not exist")
+        self._conn = self._open()
+
+    # --- opening ----------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if path.is_dir():
+            raise StoreError(f"results database {path} is a directory; give a file path such as {path / 'results.db'}")
+        if path.exists():
+            with open(path, "rb") as handle:
+                head = handle.read(16)
+            if head and head != b"SQLite format 3\x00":
+                raise StoreError(f"{path} is not an ortkit results database (not an SQLite file); choose another --db")
+            self.writable = self.writable and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        else:
+            parent = path.parent if str(path.parent) else Path(".")
+            if not parent.is_dir():
+                raise StoreError(f"cannot create results database {path}: folder {parent} does not exist")
+            if not os.access(parent, os.W_OK):
+                raise StoreError(f"cannot create results database {path}: folder {parent} is not writable")
+        try:
+            if self.writable:
+                conn = sqlite3.connect(str(path), timeout=30)
+            else:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{path} cannot be read as an ortkit results database: {error}") from None
+        if application_id != APPLICATION_ID and (application_id != 0 or tables):
+            conn.close()
+            raise StoreError(f"{path} is another program's SQLite database, not ortkit results; choose another --db")
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} was written by a newer ortkit (results schema {version}; this ortkit reads up to {SCHEMA_VERSION}); "
+                "upgrade ortkit or use another --db"
+            )
+        if not tables:
+            if not self.writable:
+                raise StoreError(f"results database {path} is empty and read-only")
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
+        # Older schema versions would be migrated here, in order; version 1 is the first.
+        return conn
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ----------------------------------------------------------------------------
+    def add(self, result: Result) -> None:
+        """Store (or replace) one result and commit at once."""
+        if not self.writable:
+            raise StoreError(f"results database {self.path} is read-only; cannot record {result.spec.describe()}")
+        spec, stats = result.spec, result.stats
+        try:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO environments VALUES (?, ?, ?)",
+                    (result.environment.key, json.dumps(result.environment.to_dict()), _now()),
+                )
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO results VALUES (" + ",".join("?" * 30) + ")",
+                    (
+                        result.key, spec.spec_hash, result.environment.key, result.status, result.message,
+                        spec.model_label, spec.model, spec.model_sha256, spec.runner, spec.ep, spec.batch, spec.time,
+                        spec.threads, spec.precision, spec.chunk, spec.concurrency, len(result.samples_ms),
+                        stats.p50 if stats else None, stats.mean if stats else None,
+                        _finite(stats.ci_low) if stats else None, _finite(stats.ci_high) if stats else None,
+                        _finite(stats.cv) if stats else None, int(stats.unstable) if stats else None,
+                        result.metrics.throughput_samples_s,
+                        json.dumps(spec.to_dict()), json.dumps(result.budget.to_dict()),
+                        json.dumps(result.metrics.to_dict()),
+                        json.dumps(result.op_profile) if result.op_profile is not None else None,
+                        json.dumps(list(result.samples_ms)), result.created_at or _now(),
+                    ),
+                )
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"cannot write to results database {self.path}: {error}") from None
+
+    # --- reading ----------------------------------------------------------------------------
+    def environments(self) -> dict[str, Environment]:
+        """Every environment that has results here, by key."""
+        rows = self._conn.execute("SELECT key, data FROM environments ORDER BY first_seen").fetchall()
+        return {key: Environment.from_dict(json.loads(data)) for key, data in rows}
+
+    def done_keys(self, statuses: Sequence[str] = DONE_STATUSES) -> set[str]:
+        marks = ",".join("?" * len(statuses))
+        return {row[0] for row in self._conn.execute(f"SELECT key FROM results WHERE status IN ({marks})", tuple(statuses))}
+
+    def results(
+        self,
+        *,
+        environment: str | None = None,
+        model: str | None = None,
+        ep: str | None = None,
+        runner: str | None = None,
+        status: str | None = None,
+        keys: Iterable[str] | None = None,
+    ) -> list[Result]:
+        """Stored results, oldest first, optionally filtered.
+
+        Args:
+            environment: an environment key (see `environments()`); results of different
+                environments are different rows and should be compared, never pooled.
+            model: a model label; ep: an EP spec; runner: ort, torch-eager or torch-compile;
+            status: ok, failed, skipped or unavailable.
+            keys: only these result keys.
+        """
+        where, args = [], []
+        for column, value in (("env_key", environment), ("model_label", model), ("ep", ep), ("runner", runner), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT key, env_key, status, message, spec, budget, metrics, op_profile, samples_ms, created_at FROM results"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, rowid"
+        wanted = set(keys) if keys is not None else None
+        environments = self.environments()
+        out = []
+        for key, env_key, status_, message, spec, budget, metrics, op_profile, samples, created in self._conn.execute(sql, args):
+            if wanted is not None and key not in wanted:
+                continue
+            out.append(Result(
+                spec=ProfileSpec.from_dict(json.loads(spec)), environment=environments[env_key], status=status_,
+                samples_ms=tuple(json.loads(samples)), message=message, metrics=Metrics.from_dict(json.loads(metrics)),
+                budget=Budget.from_dict(json.loads(budget)), op_profile=json.loads(op_profile) if op_profile else None,
+                created_at=created,
+            ))
+        return out
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    # --- export -----------------------------------------------------------------------------
+    def export(self, path: str | os.PathLike[str], fmt: str | None = None, results: Sequence[Result] | None = None) -> int:
+        """Write results as JSONL (one full result per line, raw samples and environment
+        included) or CSV (one flat row per result, statistics and main metrics). The format comes
+        from ``fmt`` or the file suffix. Returns the number of results written."""
+        path = Path(path)
+        fmt = (fmt or path.suffix.lstrip(".")).lower()
+        rows = list(results) if results is not None else self.results()
+        if fmt == "jsonl":
+            with open(path, "w") as handle:
+                for result in rows:
+                    data = result.to_dict()
+                    data["environment"] = result.environment.to_dict()
+                    handle.write(json.dumps(data) + "\n")
+        elif fmt == "csv":
+            columns = [
+                "key", "environment_key", "status", "message", "model_label", "model_sha256", "runner", "ep", "batch",
+                "time", "threads", "precision", "chunk", "concurrency", "n", "p50_ms", "mean_ms", "std_ms", "min_ms",
+                "p90_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms", "cv", "ci_low_ms", "ci_high_ms", "unstable",
+                "throughput_samples_s", "throughput_timesteps_s", "concurrency_throughput_samples_s",
+                "session_create_ms", "first_run_ms", "peak_rss_bytes", "rss_growth_bytes", "gpu_memory_bytes",
+                "model_size_bytes", "flops", "gflops_s", "active_providers",
+            ]
+            with open(path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                for result in rows:
+                    s, m, st = result.spec, result.metrics, result.stats
+                    row: dict[str, Any] = {
+                        "key": result.key, "environment_key": result.environment.key, "status": result.status,
+                        "message": result.message, "model_label": s.model_label, "model_sha256": s.model_sha256,
+                        "runner": s.runner, "ep": s.ep, "batch": s.batch, "time": s.time, "threads": s.threads,
+                        "precision": s.precision, "chunk": s.chunk, "concurrency": s.concurrency,
+                        "n": st.n if st else 0, "active_providers": " ".join(m.active_providers),
+                    }
+                    if st:
+                        for name in ("mean", "std", "min", "p50", "p90", "p95", "p99", "max", "iqr", "ci_low", "ci_high"):
+                            row[f"{name}_ms"] = getattr(st, name)
+                        row["cv"], row["unstable"] = st.cv, int(st.unstable)
+                    for name in ("throughput_samples_s", "throughput_timesteps_s", "concurrency_throughput_samples_s",
+                                 "session_create_ms", "first_run_ms", "peak_rss_bytes", "rss_growth_bytes",
+                                 "gpu_memory_bytes", "model_size_bytes", "flops", "gflops_s"):
+                        row[name] = getattr(m, name)
+                    writer.writerow(row)
+        else:
+            raise StoreError(f"unknown export format {fmt!r} for {path}; use .jsonl or .csv")
+        return len(rows)

@@ -1,0 +1,360 @@
+"""A profiling sweep: every model x EP x threads x batch x time (x chunk x concurrency), each in
+its own worker, each result committed to the store the moment it exists.
+
+Everything that can be checked without measuring is checked first (model files, EP names, the
+shapes each model can take), so a bad grid fails in a second with one clear line, not after an
+hour of measuring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ortkit._errors import OrtkitError, UsageError
+from ortkit.profiler._environment import Environment
+from ortkit.profiler._isolation import run_isolated, worker_environment
+from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
+from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
+from ortkit.profiler._store import DONE_STATUSES, Metrics, Result, ResultStore
+from ortkit.profiler._worker import EP_ALIASES, provider_name
+
+__all__ = ["profile", "plan", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
+
+DEFAULT_DB = "ortkit-results.db"
+BASELINES = {"torch": "torch-eager", "torch-eager": "torch-eager", "torch-compile": "torch-compile"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model file to measure and what is known about where it came from."""
+
+    path: str
+    label: str
+    sha256: str
+    zoo_name: str | None = None
+    zoo_overrides: tuple[tuple[str, Any], ...] = ()
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """Progress: ``state`` is ``"start"`` (about to measure ``spec``), ``"done"`` (``result`` is
+    stored) or ``"resumed"`` (already in the store, not measured again)."""
+
+    index: int
+    total: int
+    state: str
+    spec: ProfileSpec
+    result: Result | None = None
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did. ``results`` holds every configuration of the grid (resumed ones too), in
+    grid order; ``other_environments`` are keys of other environments whose results share the
+    database but were not touched or mixed in."""
+
+    db: str
+    environment: Environment
+    results: list[Result] = field(default_factory=list)
+    measured: int = 0
+    resumed: int = 0
+    other_environments: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "db": self.db, "environment": self.environment.to_dict(), "measured": self.measured,
+            "resumed": self.resumed, "counts": {s: self.count(s) for s in ("ok", "failed", "skipped", "unavailable")},
+            "other_environments": self.other_environments, "notes": self.notes,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def resolve_model(item: str | os.PathLike[str], export_dir: str | os.PathLike[str] | None = None) -> ModelSource:
+    """An .onnx path, or a zoo name that is exported on the fly (needs torch and ortkit.exporter).
+
+    Raises:
+        UsageError: the file does not exist, or the name is neither a file nor a zoo model.
+    """
+    text = os.fspath(item)
+    path = Path(text)
+    if not path.is_file():
+        if text.endswith(".onnx") or os.sep in text:
+            raise UsageError(f"model file not found: {text}")
+        path = _export_zoo_model(text, export_dir)
+    meta = _metadata(path)
+    zoo_name = meta.get("ortkit.model")
+    overrides: tuple[tuple[str, Any], ...] = ()
+    if "ortkit.spec" in meta:
+        try:
+            hp = json.loads(meta["ortkit.spec"]).get("hyperparameters") or []
+            overrides = tuple((str(k), _freeze(v)) for k, v in (hp.items() if isinstance(hp, dict) else hp))
+        except (json.JSONDecodeError, AttributeError, ValueError, TypeError):
+            overrides = ()
+    return ModelSource(
+        path=str(path.resolve()), label=path.parent.name if path.stem == "model" and path.parent.name else path.stem, sha256=file_sha256(path), zoo_name=zoo_name,
+        zoo_overrides=overrides, precision=meta.get("ortkit.precision", "fp32"),
+    )
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
+        raise UsageError(f"{path} is not a readable ONNX model: {type(error).__name__}") from None
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _export_zoo_model(name: str, export_dir: str | os.PathLike[str] | None) -> Path:
+    try:
+        from ortkit.models import list_models
+    except ImportError as error:
+        raise UsageError(f"model {name!r} is not a file, and zoo names need torch: {error}") from None
+    if name not in list_models():
+        raise UsageError(f"model {name!r} is neither an .onnx file nor a zoo model; zoo models: {', '.join(list_models())}")
+    try:
+        from ortkit.exporter import export
+    except ImportError:
+        raise UsageError(f"{name!r} is a zoo model but this ortkit cannot export yet (no ortkit.exporter); export it to .onnx and pass the file") from None
+    target = Path(export_dir or "ortkit-exports") / name
+    if (target / "model.onnx").is_file():
+        return target / "model.onnx"  # exported before; its sha256 still identifies it
+    result = export(name, target)
+    return Path(result.model_path)
+
+
+def _check_eps(eps: Sequence[str], environment: dict[str, Any]) -> dict[str, str | None]:
+    """EP spec -> None if available, else the reason it is not. Unknown names raise."""
+    available = list(environment.get("execution_providers") or [])
+    plugin_eps = {d.split(":", 1)[0] for d in environment.get("ep_devices") or []}
+    shorts = [next((a for a, n in EP_ALIASES.items() if n == p), p) for p in available if p != "AzureExecutionProvider"]
+    known_names = set(EP_ALIASES.values())
+    out: dict[str, str | None] = {}
+    for ep in eps:
+        name = provider_name(ep)
+        if name is None:
+            out[ep] = None
+            continue
+        if name not in known_names and not name.endswith("ExecutionProvider") and name not in plugin_eps:
+            raise UsageError(f"unknown execution provider {ep!r}; available here: {', '.join(shorts) or 'none'}")
+        if name in available or name in plugin_eps:
+            out[ep] = None
+        else:
+            dist = f"{environment.get('onnxruntime_distribution')} {environment.get('onnxruntime')}"
+            out[ep] = f"{ep} ({name}) is not available in this environment ({dist}, python {environment.get('python')}); it offers {', '.join(shorts) or 'nothing'}"
+    return out
+
+
+def plan(
+    sources: Sequence[ModelSource],
+    eps: Sequence[str],
+    batches: Sequence[int],
+    times: Sequence[int | None],
+    threads: Sequence[int | None],
+    concurrency: Sequence[int] = (1,),
+    chunks: Sequence[int | None] = (None,),
+    baseline: Sequence[str] = (),
+    op_profile: bool = False,
+    tags: Sequence[tuple[str, str]] = (),
+) -> tuple[list[ProfileSpec], list[str]]:
+    """The grid as specs, after checking every shape against every model (before measuring).
+
+    Returns:
+        The specs in run order and notes (e.g. a time list ignored for a model without time axis).
+
+    Raises:
+        ShapeError: a model cannot take a requested shape.
+    """
+    from ortkit.profiler._shapes import streaming_states
+
+    import onnx
+
+    specs: list[ProfileSpec] = []
+    notes: list[str] = []
+    runners = []
+    for name in baseline:
+        if name not in BASELINES:
+            raise UsageError(f"unknown baseline {name!r}; use torch (eager) or torch-compile")
+        runners.append(BASELINES[name])
+    devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
+    for source in sources:
+        sigs, _ = model_signature(source.path)
+        has_time = has_time_axis(sigs)
+        model_times: Sequence[int | None] = times if has_time else (None,)
+        if has_time and any(t is None for t in times):
+            raise UsageError(f"{source.label} has a time axis: give time lengths (--time 16,128)")
+        if not has_time and any(t is not None for t in times):
+            notes.append(f"{source.label} has no time axis: --time ignored for it")
+        streaming = bool(streaming_states(onnx.load(source.path, load_external_data=False)))
+        model_chunks = chunks if streaming else (None,)
+        if not streaming and any(c is not None for c in chunks):
+            notes.append(f"{source.label} is not a streaming export: --chunk ignored for it")
+        for batch in batches:
+            for time in model_times:
+                for chunk in model_chunks:
+                    concrete_shapes(source.path, sigs, batch, chunk or time)
+        common = dict(
+            model=source.path, model_sha256=source.sha256, model_label=source.label, precision=source.precision,
+            zoo_name=source.zoo_name, zoo_overrides=source.zoo_overrides, tags=tuple(tags),
+        )
+        for ep in eps:
+            for thread in threads:
+                for batch in batches:
+                    for time in model_times:
+                        for chunk in model_chunks:
+                            for clients in concurrency:
+                                specs.append(ProfileSpec(
+                                    ep=ep, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
+                                    op_profile=op_profile, **common,  # type: ignore[arg-type]
+                                ))
+        for runner in runners:
+            for device in devices:
+                for thread in threads:
+                    for batch in batches:
+                        for time in model_times:
+                            specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **common))  # type: ignore[arg-type]
+    return specs, notes
+
+
+def profile(
+    models: Sequence[str | os.PathLike[str] | ModelSource],
+    eps: Sequence[str] = ("cpu",),
+    batches: Sequence[int] = (1,),
+    times: Sequence[int | None] = (None,),
+    threads: Sequence[int | None] = (None,),
+    *,
+    concurrency: Sequence[int] = (1,),
+    chunks: Sequence[int | None] = (None,),
+    baseline: Sequence[str] = (),
+    db: str | os.PathLike[str] = DEFAULT_DB,
+    python: str | None = None,
+    op_profile: bool = False,
+    force: bool = False,
+    budget: Budget = Budget(),
+    timeout: float = 600.0,
+    tags: Sequence[tuple[str, str]] = (),
+    progress: Callable[[SweepEvent], None] | None = None,
+) -> SweepSummary:
+    """Measure a grid of configurations, each in a fresh worker, into a results database.
+
+    A configuration already in the database for this environment (ok, skipped or unavailable) is
+    not measured again unless ``force``; failed ones are retried. Results of other environments in
+    the same database are left alone and never mixed in.
+
+    Args:
+        models: .onnx paths, zoo names (exported on the fly) or `ModelSource`s.
+        eps: EP specs (``"cpu"``, ``"openvino"``, ``"cuda:0"``...).
+        batches, times, threads, concurrency, chunks: the grid axes (``None`` time: a model without
+            time axis; ``None`` threads: the runtime's default; ``None`` chunk: offline).
+        baseline: ``"torch"`` (eager) and/or ``"torch-compile"``: the same zoo model in PyTorch,
+            run under this interpreter (where torch is).
+        db: the SQLite results file.
+        python: interpreter for the ORT workers (another environment's onnxruntime).
+        op_profile: also record per-op-type time shares from onnxruntime's profiler.
+        force: measure again what is already stored.
+        budget: warm-up and repetition settings.
+        timeout: seconds a worker may run before it is killed and recorded as hung.
+        tags: extra (key, value) labels stored in each spec (e.g. ``("target", "openvino")``).
+        progress: called with a `SweepEvent` before and after each configuration.
+
+    Returns:
+        A `SweepSummary`.
+
+    Raises:
+        UsageError: an unknown EP or baseline, a missing model, a shape a model cannot take.
+        StoreError: the database cannot be used.
+    """
+    if not models:
+        raise UsageError("no model given")
+    store = ResultStore(db)
+    if not store.writable:
+        raise OrtkitError(f"results database {db} is read-only; choose another --db")
+    exports = Path(db).resolve().parent / "ortkit-exports"
+    sources = [m if isinstance(m, ModelSource) else resolve_model(m, exports) for m in models]
+    env_dict = worker_environment(python)
+    environment = Environment.from_dict(env_dict)
+    unavailable = _check_eps(eps, env_dict)
+    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags)
+    local_env = environment
+    if any(s.runner != "ort" for s in specs) and python is not None:
+        local_env = Environment.from_dict(worker_environment(None))
+
+    summary = SweepSummary(db=str(db), environment=environment, notes=notes)
+    summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
+    done = set() if force else store.done_keys(DONE_STATUSES)
+    total = len(specs)
+    for index, spec in enumerate(specs):
+        env = environment if spec.runner == "ort" else local_env
+        key = spec.key(env.key)
+        if key in done:
+            previous = store.results(keys=[key])
+            if previous:
+                summary.results.append(previous[0])
+                summary.resumed += 1
+                if progress:
+                    progress(SweepEvent(index, total, "resumed", spec, previous[0]))
+                continue
+        if progress:
+            progress(SweepEvent(index, total, "start", spec))
+        if spec.runner == "ort" and unavailable.get(spec.ep):
+            result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
+        else:
+            payload = run_isolated(
+                {"spec": spec.to_dict(), "budget": budget.to_dict()},
+                python=python if spec.runner == "ort" else None, timeout=timeout,
+            )
+            result = _to_result(spec, env, budget, payload)
+        store.add(result)
+        summary.results.append(result)
+        summary.measured += 1
+        if progress:
+            progress(SweepEvent(index, total, "done", spec, result))
+    store.close()
+    return summary
+
+
+def _to_result(spec: ProfileSpec, env: Environment, budget: Budget, payload: dict[str, Any]) -> Result:
+    metrics = dict(payload.get("metrics") or {})
+    for name in ("exit_code", "signal", "wall_s"):
+        if payload.get(name) is not None:
+            metrics[name] = payload[name]
+    metrics["warmup_ms"] = payload.get("warmup_ms") or ()
+    status = payload.get("status", "failed")
+    samples = tuple(float(x) for x in payload.get("samples_ms") or ())
+    if status == "ok" and not samples:
+        status, payload["error"] = "failed", "worker reported success without samples"
+    return Result(
+        spec=spec, environment=env, status=status, samples_ms=samples if status == "ok" else (),
+        message=payload.get("error"), metrics=Metrics.from_dict(metrics), budget=budget,
+        op_profile=payload.get("op_profile"),
+    )
+
+
+def parse_list(text: str | None, kind: type = int, allow_default: bool = False) -> list[Any]:
+    """``"1,8,64"`` -> [1, 8, 64] (for CLI options); ``"default"`` -> None when allowed."""
+    if text is None or text == "":
+        return []
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if allow_default and part in ("default", "auto"):
+            out.append(None)
+            continue
+        try:
+            out.append(kind(part))
+        except ValueError:
+            raise UsageError(f"{part!r} is not a valid {kind.__name__} in {text!r}") from None
+    return out
+

@@ -1,0 +1,174 @@
+"""Run a model on inputs from .npy files or random data and save the outputs (``ortkit run``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ortkit._errors import UsageError
+from ortkit.runtime._errors import InputError
+from ortkit.runtime._inputs import TensorInfo
+
+__all__ = ["RunSummary", "parse_shapes", "run_model_files", "random_inputs"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    providers: list[str]
+    inputs: dict[str, tuple[str, tuple[int, ...], str]]  # name -> (dtype, shape, source)
+    outputs: dict[str, tuple[str, tuple[int, ...]]]
+    output_path: Path | None
+    seconds: float
+
+    def lines(self) -> list[str]:
+        out = [f"providers  {', '.join(self.providers)}"]
+        out += [f"input      {n}: {d} {s} from {src}" for n, (d, s, src) in self.inputs.items()]
+        out += [f"output     {n}: {d} {s}" for n, (d, s) in self.outputs.items()]
+        out.append(f"run took   {self.seconds * 1e3:.2f} ms")
+        if self.output_path is not None:
+            out.append(f"saved      {self.output_path}")
+        return out
+
+
+def parse_shapes(options: Sequence[str]) -> dict[str, tuple[int, ...] | int]:
+    """``["x=1,16,8", "time=100"]`` -> ``{"x": (1, 16, 8), "time": 100}``: a name with one number is
+    a symbolic dim or a 1-D input (resolved by `random_inputs`)."""
+    shapes: dict[str, tuple[int, ...] | int] = {}
+    for option in options:
+        name, sep, dims = option.partition("=")
+        try:
+            values = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
+        except ValueError:
+            values = ()
+        if not sep or not name or not values or any(v < 0 for v in values):
+            raise UsageError(f"--shape {option!r}: expected NAME=D0,D1,... (an input) or SYMBOL=N (a symbolic dim)")
+        shapes[name] = values[0] if len(values) == 1 and "," not in dims else values
+    return shapes
+
+
+def random_inputs(
+    infos: Sequence[TensorInfo], shapes: Mapping[str, Sequence[int] | int], seed: int = 0, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Random arrays for the named inputs (all by default) at the given or declared shapes."""
+    rng = np.random.default_rng(seed)
+    symbols = {k: v for k, v in shapes.items() if isinstance(v, int)}
+    # A shape given for one input fixes its symbolic dims for the others ("batch" in x and h).
+    for info in infos:
+        given = shapes.get(info.name)
+        if given is not None and not isinstance(given, int) and len(given) == info.rank:
+            for dim, size in zip(info.dims, given):
+                if isinstance(dim, str):
+                    symbols.setdefault(dim, int(size))
+    arrays: dict[str, np.ndarray] = {}
+    for info in infos:
+        if names is not None and info.name not in names:
+            continue
+        given = shapes.get(info.name)
+        if isinstance(given, int):
+            given = (given,)
+        if given is not None:
+            shape = tuple(int(d) for d in given)
+            if len(shape) != info.rank:
+                raise UsageError(f"--shape {info.name}: the input has rank {info.rank} {info.shape_text()}, got {len(shape)} dims")
+        else:
+            dims = []
+            for axis, dim in enumerate(info.dims):
+                if isinstance(dim, int):
+                    dims.append(dim)
+                elif isinstance(dim, str) and dim in symbols:
+                    dims.append(symbols[dim])
+                else:
+                    raise UsageError(
+                        f"input {info.name!r} dim {axis} ({dim or '?'}) is symbolic: give --shape "
+                        f"{info.name}={','.join(str(d) if isinstance(d, int) else '1' for d in info.dims)}"
+                        + (f" or --shape {dim}=N" if dim else "")
+                    )
+            shape = tuple(dims)
+        kind = np.dtype(info.dtype).kind if info.dtype != "object" else "O"
+        if kind == "f":
+            arrays[info.name] = rng.standard_normal(shape).astype(info.dtype)
+        elif kind in "iu":
+            arrays[info.name] = rng.integers(0, 10, size=shape).astype(info.dtype)
+        elif kind == "b":
+            arrays[info.name] = rng.random(shape) < 0.5
+        else:
+            raise UsageError(f"input {info.name!r} has dtype {info.dtype}: give it as a .npy file")
+    return arrays
+
+
+def run_model_files(
+    model: str | os.PathLike[str],
+    inputs: Sequence[str],
+    shapes: Sequence[str] = (),
+    providers: str | Sequence[str] = "auto",
+    output: str | os.PathLike[str] | None = None,
+    *,
+    seed: int = 0,
+    cast: bool = False,
+) -> RunSummary:
+    """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
+    ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
+    (``.npz``) when given."""
+    from ortkit.runtime._runtime import Runtime
+
+    rt = Runtime(model, providers)
+    names = [i.name for i in rt.inputs]
+    sources: dict[str, str] = {}
+    for option in inputs:
+        name, sep, source = option.partition("=")
+        if not sep:
+            if len(names) != 1:
+                raise UsageError(f"--input {option!r}: the model takes {', '.join(names)}; write NAME=path.npy or NAME=random")
+            name, source = names[0], option
+        if name not in names:
+            raise UsageError(f"--input {option!r}: no input named {name!r}; the model takes {', '.join(names)}")
+        sources[name] = source
+    shape_map = parse_shapes(shapes)
+    unknown = [k for k, v in shape_map.items() if not isinstance(v, int) and k not in names]
+    if unknown:
+        raise UsageError(f"--shape: no input named {', '.join(unknown)}; the model takes {', '.join(names)}")
+    feed: dict[str, Any] = {}
+    for name in names:
+        source = sources.get(name, "random")
+        if source != "random":
+            feed[name] = _load_npy(name, source)
+    random_names = [n for n in names if n not in feed]
+    loaded = {n: tuple(a.shape) for n, a in feed.items()}
+    feed.update(random_inputs(rt.inputs, {**loaded, **shape_map}, seed, random_names))
+    start = time.perf_counter()
+    result = rt.run(feed, cast=cast)
+    seconds = time.perf_counter() - start
+    out_path = None
+    if output is not None:
+        out_path = Path(output)
+        if out_path.suffix != ".npz":
+            out_path = out_path.with_name(out_path.name + ".npz")
+        try:
+            np.savez(out_path, **result)
+        except OSError as error:
+            raise UsageError(f"--output {output}: cannot write: {error.strerror or error}") from None
+    return RunSummary(
+        providers=rt.providers,
+        inputs={n: (str(feed[n].dtype), tuple(feed[n].shape), sources.get(n, "random")) for n in names},
+        outputs={n: (str(v.dtype), tuple(v.shape)) for n, v in result.items()},
+        output_path=out_path,
+        seconds=seconds,
+    )
+
+
+def _load_npy(name: str, source: str) -> np.ndarray:
+    try:
+        array = np.load(source, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"input {name!r}: no such file {source}") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(f"input {name!r}: {source} is not a readable .npy file ({error})") from None
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"input {name!r}: {source} holds several arrays (.npz); give one .npy per input")
+    return array

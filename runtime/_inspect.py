@@ -1,0 +1,412 @@
+"""Describe a model: signature, opsets, op histogram, parameters, FLOPs and EP assignment.
+
+`count_flops` is the reusable part (the profiler imports it). Conventions: a multiply-add is 2
+FLOPs; an elementwise op is 1 FLOP per output element (activations included); the FLOPs of
+recurrent ops cover the gate matrix products, bias adds, gate activations and state updates for
+every time step and direction. Ops that only move data (Reshape, Transpose, Gather, Concat...)
+cost 0. Any op this module does not know, or whose shapes onnx shape inference cannot resolve
+at the given input shapes, is listed in ``uncounted_ops``: it is never silently counted as 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+from onnx import GraphProto, ModelProto, TensorProto, helper
+
+from ortkit.runtime._errors import InputError
+
+__all__ = ["FlopCount", "ModelReport", "count_flops", "inspect_model", "op_histogram", "parameter_count"]
+
+_SMALL_INITIALIZER = 1024  # elements: kept for shape inference (shape, axes and pads constants)
+
+_ZERO_COST = frozenset(
+    """Reshape Transpose Squeeze Unsqueeze Concat Split Slice Gather GatherElements GatherND Shape
+    Size Identity Flatten Cast CastLike Constant ConstantOfShape Dropout Range Tile Expand Pad
+    DepthToSpace SpaceToDepth EyeLike Trilu OneHot ScatterND ScatterElements NonZero
+    SequenceConstruct SplitToSequence ConcatFromSequence Optional OptionalGetElement""".split()
+)
+# FLOPs per output element.
+_ELEMENTWISE: dict[str, int] = {
+    **{op: 1 for op in """Add Sub Mul Div Pow Sqrt Reciprocal Neg Abs Exp Log Relu LeakyRelu PRelu Elu
+    Selu Celu Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign Erf Gelu Clip Max Min Mean Sum
+    Sign Floor Ceil Round Mod Sin Cos ThresholdedRelu Mish Where Not And Or Xor Equal Less Greater
+    LessOrEqual GreaterOrEqual IsNaN IsInf BitShift Shrink""".split()},
+    "Softmax": 3,
+    "LogSoftmax": 4,
+    "BatchNormalization": 2,
+    "LayerNormalization": 8,
+    "InstanceNormalization": 8,
+    "GroupNormalization": 8,
+    "QuantizeLinear": 2,
+    "DequantizeLinear": 2,
+    "DynamicQuantizeLinear": 4,
+}
+_REDUCE = frozenset(
+    """ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceSumSquare
+    ReduceLogSum ReduceLogSumExp GlobalAveragePool GlobalMaxPool ArgMax ArgMin""".split()
+)
+_MATMUL_LIKE = frozenset({"MatMul", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"})
+# op -> (input index of X, input index of W, input index of the bias or None)
+_CONV_LIKE = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8)}
+_RECURRENT = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn", "DynamicQuantizeLSTM": "lstm"}
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs of one forward pass at concrete input shapes."""
+
+    total: int
+    per_op_type: dict[str, int] = field(default_factory=dict)
+    uncounted_ops: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """True when every op was counted (``total`` is the whole model)."""
+        return not self.uncounted_ops
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "per_op_type": dict(self.per_op_type), "uncounted_ops": list(self.uncounted_ops)}
+
+
+def count_flops(model: ModelProto, shapes: Mapping[str, Sequence[int] | int] | None = None) -> FlopCount:
+    """Count the FLOPs of ``model`` at concrete input shapes.
+
+    Args:
+        model: the ONNX model (external data need not be loaded).
+        shapes: input name -> full shape, and/or symbolic dim name -> size (``{"batch": 1,
+            "time": 100}``). Inputs whose dims are all fixed need nothing.
+
+    Returns:
+        A `FlopCount`; ops that could not be counted are named in ``uncounted_ops``.
+
+    Raises:
+        InputError: an input dim is still symbolic after applying ``shapes``, or a given shape
+            contradicts a fixed dim.
+    """
+    shapes = dict(shapes or {})
+    prepared = _concrete_model(model, shapes)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(prepared, check_type=False, strict_mode=False, data_prop=True)
+    except Exception:  # inference failed: nothing can be trusted, so nothing is counted
+        inferred = prepared
+    known = _shape_map(inferred.graph)
+    per_op: dict[str, int] = {}
+    uncounted: set[str] = set()
+    for node in inferred.graph.node:
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        flops = _node_flops(node, known)
+        if flops is None:
+            uncounted.add(op)
+        else:
+            per_op[op] = per_op.get(op, 0) + flops
+    return FlopCount(total=sum(per_op.values()), per_op_type=per_op, uncounted_ops=tuple(sorted(uncounted)))
+
+
+def _concrete_model(model: ModelProto, shapes: dict[str, Sequence[int] | int]) -> ModelProto:
+    graph = GraphProto()
+    graph.name = model.graph.name
+    graph.node.extend(model.graph.node)
+    input_names = {i.name for i in model.graph.input}
+    initializer_names = set()
+    for tensor in model.graph.initializer:
+        initializer_names.add(tensor.name)
+        count = math.prod(tensor.dims)
+        if count <= _SMALL_INITIALIZER and tensor.data_location != TensorProto.EXTERNAL:
+            graph.initializer.append(tensor)
+        elif tensor.name not in input_names:
+            # Weights become typed inputs: shape inference needs their shape, not their values.
+            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+    for sparse in model.graph.sparse_initializer:
+        initializer_names.add(sparse.values.name)
+        if sparse.values.name not in input_names:
+            graph.input.append(helper.make_tensor_value_info(sparse.values.name, sparse.values.data_type, list(sparse.dims)))
+    symbols = {k: v for k, v in shapes.items() if isinstance(v, int)}
+    for given in model.graph.input:
+        value = graph.input.add()
+        value.CopyFrom(given)
+        if given.name in initializer_names or not value.type.HasField("tensor_type"):
+            continue
+        dims = value.type.tensor_type.shape.dim
+        explicit = shapes.get(given.name)
+        if explicit is not None and not isinstance(explicit, int):
+            explicit = [int(d) for d in explicit]
+            if len(explicit) != len(dims):
+                raise InputError(f"count_flops: input {given.name!r} has rank {len(dims)}, got shape {tuple(explicit)}")
+        for axis, dim in enumerate(dims):
+            want = explicit[axis] if explicit is not None and not isinstance(explicit, int) else None
+            if dim.HasField("dim_value"):
+                if want is not None and want != dim.dim_value:
+                    raise InputError(f"count_flops: input {given.name!r} dim {axis} is fixed at {dim.dim_value}, got {want}")
+                continue
+            if want is None and dim.dim_param in symbols:
+                want = symbols[dim.dim_param]
+            if want is None:
+                raise InputError(
+                    f"count_flops: input {given.name!r} dim {axis} ({dim.dim_param or '?'}) is symbolic; "
+                    f"give the input's shape or the size of {dim.dim_param or 'that dim'!r}"
+                )
+            dim.Clear()
+            dim.dim_value = want
+    for output in model.graph.output:
+        value = graph.output.add()
+        value.name = output.name
+        if output.type.HasField("tensor_type"):
+            value.type.tensor_type.elem_type = output.type.tensor_type.elem_type
+    out = helper.make_model(graph, opset_imports=list(model.opset_import))
+    out.ir_version = model.ir_version
+    out.functions.extend(model.functions)
+    return out
+
+
+def _shape_map(graph: GraphProto) -> dict[str, tuple[int, ...] | None]:
+    known: dict[str, tuple[int, ...] | None] = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+            continue
+        dims = value.type.tensor_type.shape.dim
+        known[value.name] = tuple(d.dim_value for d in dims) if all(d.HasField("dim_value") for d in dims) else None
+    for tensor in graph.initializer:
+        known[tensor.name] = tuple(tensor.dims)
+    return known
+
+
+def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return helper.get_attribute_value(attribute)
+    return default
+
+
+def _node_flops(node: onnx.NodeProto, known: Mapping[str, tuple[int, ...] | None]) -> int | None:
+    op = node.op_type
+
+    def shape(index: int, outputs: bool = False) -> tuple[int, ...] | None:
+        names = node.output if outputs else node.input
+        if index >= len(names) or not names[index]:
+            return None
+        return known.get(names[index])
+
+    if node.domain not in ("", "ai.onnx", "com.microsoft"):
+        return None
+    if node.domain == "com.microsoft" and op not in _MATMUL_LIKE and op not in _RECURRENT and op not in _CONV_LIKE:
+        return None
+    if op in _ZERO_COST:
+        return 0
+    if op in _ELEMENTWISE:
+        out = shape(0, outputs=True)
+        return None if out is None else _ELEMENTWISE[op] * math.prod(out)
+    if op in _REDUCE:
+        x = shape(0)
+        return None if x is None else math.prod(x)
+    if op in ("MaxPool", "AveragePool", "LpPool"):
+        out, kernel = shape(0, outputs=True), _attr(node, "kernel_shape")
+        return None if out is None or not kernel else math.prod(out) * math.prod(kernel)
+    if op in _MATMUL_LIKE:
+        a, out = shape(0), shape(0, outputs=True)
+        if a is None or out is None or not a:
+            return None
+        return 2 * math.prod(out) * a[-1]
+    if op == "Gemm":
+        a, out = shape(0), shape(0, outputs=True)
+        if a is None or out is None or len(a) != 2:
+            return None
+        k = a[0] if _attr(node, "transA", 0) else a[1]
+        bias = math.prod(out) if len(node.input) > 2 and node.input[2] else 0
+        return 2 * math.prod(out) * k + bias
+    if op in _CONV_LIKE:
+        _, wi, bi = _CONV_LIKE[op]
+        w, out = shape(wi), shape(0, outputs=True)
+        if w is None or out is None:
+            return None
+        bias = math.prod(out) if bi is not None and len(node.input) > bi and node.input[bi] else 0
+        return 2 * math.prod(out) * math.prod(w[1:]) + bias
+    if op == "ConvTranspose":
+        x, w, out = shape(0), shape(1), shape(0, outputs=True)
+        if x is None or w is None or out is None:
+            return None
+        bias = math.prod(out) if len(node.input) > 2 and node.input[2] else 0
+        return 2 * math.prod(x) * math.prod(w[1:]) + bias
+    if op in _RECURRENT:
+        return _recurrent_flops(node, _RECURRENT[op], shape(0))
+    return None
+
+
+def _recurrent_flops(node: onnx.NodeProto, kind: str, x: tuple[int, ...] | None) -> int | None:
+    hidden = _attr(node, "hidden_size")
+    if x is None or len(x) != 3 or not hidden:
+        return None
+    if _attr(node, "layout", 0) == 1:
+        batch, steps, features = x
+    else:
+        steps, batch, features = x
+    directions = 2 if _attr(node, "direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+    has_bias = len(node.input) > 3 and bool(node.input[3])
+    per_step = 2 * batch * gates * hidden * (features + hidden)  # W x + R h
+    if has_bias:
+        per_step += 2 * batch * gates * hidden  # Wb and Rb
+    # Activations (one per gate value) and the state update: LSTM c = f*c + i*g, h = o*tanh(c);
+    # GRU h = (1-z)*n + z*h with r applied to R h; RNN none beyond its activation.
+    update = {"lstm": 5, "gru": 4, "rnn": 0}[kind]
+    per_step += batch * hidden * (gates + update)
+    if kind == "lstm" and len(node.input) > 7 and node.input[7]:
+        per_step += 2 * 3 * batch * hidden  # peepholes
+    return per_step * steps * directions
+
+
+# ---------------------------------------------------------------------------- whole-model report
+
+
+def _all_nodes(graph: GraphProto) -> list[onnx.NodeProto]:
+    nodes, stack = [], [graph]
+    while stack:
+        current = stack.pop()
+        for node in current.node:
+            nodes.append(node)
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    stack.append(attribute.g)
+                stack.extend(attribute.graphs)
+    return nodes
+
+
+def op_histogram(model: ModelProto) -> dict[str, int]:
+    """Op type -> node count, subgraphs included; non-default domains prefix the op type."""
+    counts: dict[str, int] = {}
+    for node in _all_nodes(model.graph):
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        counts[op] = counts.get(op, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def parameter_count(model: ModelProto) -> int:
+    """Elements of every initializer (sparse ones by their dense shape) except int64 ones, which
+    hold shapes, axes and indices rather than learned weights."""
+    total = 0
+    graphs = [model.graph] + [
+        a.g for n in _all_nodes(model.graph) for a in n.attribute if a.HasField("g")
+    ]
+    for graph in graphs:
+        for tensor in graph.initializer:
+            if tensor.data_type != TensorProto.INT64:
+                total += math.prod(tensor.dims)
+        for sparse in graph.sparse_initializer:
+            if sparse.values.data_type != TensorProto.INT64:
+                total += math.prod(sparse.dims)
+    return total
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What `inspect_model` found."""
+
+    path: str
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    opsets: dict[str, int]
+    ir_version: int
+    producer: str
+    op_histogram: dict[str, int]
+    parameters: int
+    flops: FlopCount | None
+    flops_shapes: dict[str, list[int]]
+    flops_note: str
+    metadata: dict[str, str]
+    providers: list[str]
+    node_assignment: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "opsets": self.opsets,
+            "ir_version": self.ir_version,
+            "producer": self.producer,
+            "op_histogram": self.op_histogram,
+            "parameters": self.parameters,
+            "flops": self.flops.to_dict() if self.flops else None,
+            "flops_shapes": self.flops_shapes,
+            "flops_note": self.flops_note,
+            "metadata": self.metadata,
+            "providers": self.providers,
+            "node_assignment": self.node_assignment,
+        }
+
+    def lines(self) -> list[str]:
+        """A plain-text rendering, one fact per line."""
+        out = [f"model       {self.path}", f"producer    {self.producer or '-'} (IR {self.ir_version})"]
+        out.append("opsets      " + ", ".join(f"{d} {v}" for d, v in self.opsets.items()))
+        for label, infos in (("input", self.inputs), ("output", self.outputs)):
+            for info in infos:
+                out.append(f"{label:<11} {info.name}: {info.dtype} {info.shape_text()}")
+        out.append(f"parameters  {self.parameters:,}")
+        if self.flops is not None:
+            at = ", ".join(f"{k}={tuple(v)}" for k, v in self.flops_shapes.items())
+            extra = f" (not counted: {', '.join(self.flops.uncounted_ops)})" if self.flops.uncounted_ops else ""
+            out.append(f"FLOPs       {self.flops.total:,} at {at}{extra}")
+        else:
+            out.append(f"FLOPs       - ({self.flops_note})")
+        out.append("ops         " + ", ".join(f"{op} {n}" for op, n in self.op_histogram.items()))
+        out.append("providers   " + ", ".join(self.providers))
+        total = sum(self.node_assignment.values()) or 1
+        assigned = ", ".join(f"{ep} {n} ({100 * n / total:.0f}%)" for ep, n in self.node_assignment.items())
+        out.append(f"nodes       {assigned or 'unknown (this onnxruntime does not report it)'}")
+        for key, value in self.metadata.items():
+            out.append(f"metadata    {key} = {value if len(value) <= 120 else value[:117] + '...'}")
+        return out
+
+
+def inspect_model(
+    model: str | os.PathLike[str] | bytes,
+    providers: str | Sequence[str] = "auto",
+    shapes: Mapping[str, Sequence[int] | int] | None = None,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    ep_library: Mapping[str, str] | None = None,
+) -> ModelReport:
+    """Load ``model`` safely into a session on ``providers`` and describe it.
+
+    FLOPs are counted at ``shapes`` (input name -> shape and/or symbol -> size); without them only
+    when every input dim is fixed. The session is opened with ``strict=False`` so that the report
+    shows where nodes went, fallbacks included.
+    """
+    from ortkit.runtime._runtime import Runtime
+
+    rt = Runtime(model, providers, base_dir=base_dir, ep_library=ep_library, strict=False)
+    proto = rt.model
+    flops: FlopCount | None = None
+    note = ""
+    resolved: dict[str, list[int]] = {}
+    try:
+        flops = count_flops(proto, shapes)
+        symbols = {k: v for k, v in (shapes or {}).items() if isinstance(v, int)}
+        for info in rt.inputs:
+            given = (shapes or {}).get(info.name)
+            resolved[info.name] = list(given) if given is not None and not isinstance(given, int) else [
+                d if isinstance(d, int) else int(symbols.get(d, 0)) for d in info.dims  # type: ignore[arg-type]
+            ]
+    except InputError as error:
+        note = str(error).replace("count_flops: ", "")
+    return ModelReport(
+        path=str(model) if not isinstance(model, (bytes, bytearray)) else "<bytes>",
+        inputs=rt.inputs,
+        outputs=rt.outputs,
+        opsets={(o.domain or "ai.onnx"): o.version for o in proto.opset_import},
+        ir_version=proto.ir_version,
+        producer=f"{proto.producer_name} {proto.producer_version}".strip(),
+        op_histogram=op_histogram(proto),
+        parameters=parameter_count(proto),
+        flops=flops,
+        flops_shapes=resolved,
+        flops_note=note,
+        metadata=rt.metadata,
+        providers=rt.providers,
+        node_assignment=rt.node_assignment,
+    )

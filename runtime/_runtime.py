@@ -1,0 +1,373 @@
+"""`Runtime`: one object that loads a model safely, runs it on the execution provider that was
+asked for (and says so), checks inputs, and is safe to share between threads."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ortkit.runtime._errors import InputError, ModelRejected, ProviderUnavailable, RunFailed
+from ortkit.runtime._inputs import InputPlan, TensorInfo
+from ortkit.runtime._providers import (
+    CPU,
+    ProviderChoice,
+    check_assignment,
+    check_cpu_fallback,
+    register_libraries,
+    resolve_providers,
+)
+from ortkit.runtime._safe_load import SafeModel, load_model_safely
+
+__all__ = ["Runtime", "OPTIMIZATION_LEVELS"]
+
+OPTIMIZATION_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+# EPs whose memory is not host memory: their inputs and outputs go through I/O binding.
+# value: the OrtValue device name.
+DEVICE_EPS = {
+    "CUDAExecutionProvider": "cuda",
+    "TensorrtExecutionProvider": "cuda",
+    "ROCMExecutionProvider": "cuda",
+    "MIGraphXExecutionProvider": "cuda",
+    "DmlExecutionProvider": "dml",
+}
+_RECORD_ASSIGNMENT = "session.record_ep_graph_assignment_info"
+_SHRINK = "memory.enable_memory_arena_shrinkage"
+
+
+class Runtime:
+    """A checked, thread-safe onnxruntime session.
+
+    Args:
+        model: path to an ``.onnx`` file, or its bytes (give ``base_dir`` for external data).
+        providers: ``"auto"`` (the best EP that loads, in `AUTO_ORDER`), one EP spec
+            (``"cpu"``, ``"cuda:0"``, ``"openvino:CPU"``, ``"tensorrt"``, a plugin name) or a list
+            of specs in preference order.
+        threads: intra-op threads; None lets onnxruntime choose (one per physical core).
+        optimization: graph optimization level: ``"all"``, ``"extended"``, ``"basic"`` or
+            ``"disabled"``.
+        base_dir: folder that external data is relative to (default: the model's folder).
+        ep_library: plugin EP libraries to register, ``{"name": path}``; their devices become
+            specs (``"name"``, ``"name:0"``, ``"name:GPU"``).
+        ep_options: provider options per spec or EP name, ``{"cuda": {"arena_extend_strategy":
+            "kSameAsRequested"}}``.
+        strict: raise `ProviderUnavailable` when an explicitly named EP is not the one running or
+            nodes fell back to the CPU beyond what was declared. Ignored for ``"auto"``.
+        shrink_arena: release the CPU (and device) memory arena after every run (onnxruntime's
+            ``memory.enable_memory_arena_shrinkage`` run option), trading some speed for memory
+            that returns to its baseline after a large input.
+
+    Raises:
+        ModelRejected: the model is unsafe, unreadable, or onnxruntime cannot load it.
+        ProviderUnavailable: an EP spec is unknown, not installed, or not the one running.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes,
+        providers: str | Iterable[str] = "auto",
+        threads: int | None = None,
+        optimization: str = "all",
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        ep_library: Mapping[str, str | os.PathLike[str]] | None = None,
+        ep_options: Mapping[str, Mapping[str, Any]] | None = None,
+        strict: bool = True,
+        shrink_arena: bool = False,
+    ) -> None:
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise ProviderUnavailable(
+                f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
+        self._safe: SafeModel = load_model_safely(model, base_dir)
+        self._where = str(self._safe.path) if self._safe.path else "model bytes"
+        self._threads = threads
+        self._optimization = optimization
+        register_libraries(ep_library)
+        choices, auto = resolve_providers(providers, ep_options)
+        self._requested = choices
+        self._session = self._create_with(choices, auto)
+        self._session.disable_fallback()
+        self._providers = list(self._session.get_providers())
+        self._assignment, self._ops_per_ep = _read_assignment(self._session)
+        if strict and not auto:
+            problem = check_assignment(choices, self._providers, self._assignment)
+            if problem is None and self._assignment:
+                problem = check_cpu_fallback(choices, self._ops_per_ep.get(CPU, {}))
+            if problem:
+                raise ProviderUnavailable(problem)
+
+        self._inputs = tuple(TensorInfo.from_node_arg(a) for a in self._session.get_inputs())
+        self._outputs = tuple(TensorInfo.from_node_arg(a) for a in self._session.get_outputs())
+        self._output_names = [o.name for o in self._outputs]
+        self._plan = InputPlan(self._inputs)
+        self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}
+
+        self._run_options: ort.RunOptions | None = None
+        primary = self._providers[0]
+        self._device = DEVICE_EPS.get(primary)
+        if shrink_arena:
+            self._run_options = ort.RunOptions()
+            arenas = ["cpu:0"]
+            if self._device == "cuda":
+                arenas.append(f"gpu:{self._device_id()}")
+            self._run_options.add_run_config_entry(_SHRINK, ";".join(arenas))
+        # The C++ session's run skips the Python wrapper's per-call name validation (the plan has
+        # already checked names) and its EP-fallback retry (disabled above anyway).
+        raw = getattr(self._session, "_sess", None)
+        self._raw_run = raw.run if raw is not None and hasattr(raw, "run") else self._session.run
+        self._local = threading.local()
+        self._bound_device: tuple[str, int] | None = None
+        if self._device is not None:
+            self._bound_device = (self._device, self._device_id())
+
+    # ----------------------------------------------------------------- session creation
+    def _options(self) -> ort.SessionOptions:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = OPTIMIZATION_LEVELS[self._optimization]
+        if self._threads is not None:
+            so.intra_op_num_threads = self._threads
+        so.inter_op_num_threads = 1
+        # Errors reach the caller as exceptions; onnxruntime's own log lines would only repeat
+        # them on stderr (and "auto" expects some EPs to fail while it probes them).
+        so.log_severity_level = 4
+        try:
+            so.add_session_config_entry(_RECORD_ASSIGNMENT, "1")
+        except Exception:  # older onnxruntime: no assignment record, node counts stay unknown
+            pass
+        if self._safe.external_dir is not None:
+            # The checked bytes go to onnxruntime, so it must be told where external data lives.
+            so.add_session_config_entry(
+                "session.model_external_initializers_file_folder_path", str(self._safe.external_dir)
+            )
+        return so
+
+    def _create(self, choices: list[ProviderChoice]) -> ort.InferenceSession:
+        so = self._options()
+        providers: list[Any] | None
+        if any(c.is_plugin for c in choices):
+            for c in choices:
+                if c.is_plugin:
+                    so.add_provider_for_devices(list(c.devices), dict(c.options))
+                elif c.name != CPU:
+                    so.add_provider(c.name, dict(c.options))
+            providers = None
+        else:
+            providers = [(c.name, dict(c.options)) for c in choices]
+        return ort.InferenceSession(self._safe.data, so, providers=providers, enable_fallback=0)
+
+    def _create_with(self, choices: list[ProviderChoice], auto: bool) -> ort.InferenceSession:
+        errors: list[str] = []
+        if auto:
+            # Try the best EP first, each with the CPU EP behind it; keep the first that is active.
+            for choice in choices:
+                attempt = [choice] if choice.name == CPU else [choice, ProviderChoice("cpu", CPU)]
+                try:
+                    session = self._create(attempt)
+                except Exception as error:
+                    errors.append(f"{choice.name}: {_first_line(error)}")
+                    if choice.name == CPU:
+                        raise self._rejected(error) from None
+                    continue
+                if choice.name in session.get_providers():
+                    return session
+                errors.append(f"{choice.name}: not active after loading")
+            raise ModelRejected(f"{self._where}: no execution provider could load it ({'; '.join(errors)})")
+        try:
+            return self._create(choices)
+        except Exception as error:
+            if all(c.name == CPU for c in choices):
+                raise self._rejected(error) from None
+            # Tell a broken EP from a broken model: does the CPU EP load it?
+            try:
+                self._create([ProviderChoice("cpu", CPU)])
+            except Exception:
+                raise self._rejected(error) from None
+            names = ", ".join(c.spec for c in choices)
+            raise ProviderUnavailable(f"EP {names} failed to load the model (the CPU EP can): {_first_line(error)}") from None
+
+    def _rejected(self, error: Exception) -> ModelRejected:
+        return ModelRejected(f"onnxruntime cannot load {self._where}: {_first_line(error)}")
+
+    def _device_id(self) -> int:
+        options = self._session.get_provider_options().get(self._providers[0], {})
+        try:
+            return int(options.get("device_id", 0))
+        except (TypeError, ValueError):
+            return 0
+
+    # ----------------------------------------------------------------- description
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        """The inputs, in the model's order, with symbolic dims by name."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return self._outputs
+
+    @property
+    def providers(self) -> list[str]:
+        """The EPs the session actually runs with, in priority order (onnxruntime's names)."""
+        return list(self._providers)
+
+    @property
+    def node_assignment(self) -> dict[str, int]:
+        """EP name -> number of nodes of the optimized graph it runs (empty when this
+        onnxruntime cannot report it)."""
+        return dict(self._assignment)
+
+    @property
+    def node_assignment_ops(self) -> dict[str, dict[str, int]]:
+        """EP name -> op type -> node count."""
+        return {ep: dict(ops) for ep, ops in self._ops_per_ep.items()}
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model's ``metadata_props`` (what the exporter stored)."""
+        return dict(self._metadata)
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The underlying onnxruntime session, for raw comparisons."""
+        return self._session
+
+    @property
+    def model(self) -> Any:
+        """The parsed ``onnx.ModelProto`` (external data not loaded)."""
+        return self._safe.proto
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{i.name}: {i.dtype}{i.shape_text()}" for i in self._inputs)
+        return f"Runtime({self._where}, providers={self._providers}, inputs=[{sig}])"
+
+    # ----------------------------------------------------------------- running
+    def run(self, inputs: Any, *, cast: bool = False, as_tuple: bool = False) -> Any:
+        """Run the model.
+
+        Args:
+            inputs: a dict ``{name: array}``, one array (single-input models), or a list/tuple of
+                arrays in input order. Arrays that are not C-contiguous are copied.
+            cast: convert inputs of another dtype instead of raising.
+            as_tuple: return a tuple of outputs in the model's order instead of a dict.
+
+        Returns:
+            ``{output name: numpy array}`` (or a tuple).
+
+        Raises:
+            InputError: a name, dtype, rank or dim does not match the signature, or two inputs
+                disagree on a shared symbolic dim.
+            RunFailed: onnxruntime failed on inputs that match the signature.
+        """
+        feed = self._plan.feed(inputs, cast)
+        try:
+            if self._bound_device is None:
+                outputs = self._raw_run(self._output_names, feed, self._run_options)
+            else:
+                outputs = self._run_bound(feed)
+        except Exception as error:
+            raise self._run_error(error) from None
+        if as_tuple:
+            return tuple(outputs)
+        return dict(zip(self._output_names, outputs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        """``rt(x)``, ``rt(x, h)`` or ``rt(x=x)``: the same as `run`."""
+        if kwargs:
+            if args:
+                raise InputError("pass inputs either by position or by name, not both")
+            return self.run(kwargs)
+        return self.run(args[0] if len(args) == 1 else list(args))
+
+    def _run_error(self, error: Exception) -> Exception:
+        text = _first_line(error)
+        if type(error).__name__ == "InvalidArgument":
+            return InputError(f"onnxruntime rejected the inputs: {text}")
+        return RunFailed(f"onnxruntime failed running {self._where}: {text}")
+
+    def _run_bound(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        binding = getattr(self._local, "binding", None)
+        if binding is None:
+            binding = _Binding(self._session, self._bound_device, self._output_names)  # type: ignore[arg-type]
+            self._local.binding = binding
+        return binding.run(feed, self._run_options)
+
+    def stream(self, initial_state: Mapping[str, np.ndarray] | None = None) -> Any:
+        """A stateful stream over a streaming export (see `Stream`).
+
+        Raises:
+            NotStreamable: the model carries no ``ortkit.streaming`` metadata.
+        """
+        from ortkit.runtime._stream import Stream
+
+        return Stream(self, initial_state)
+
+
+class _Binding:
+    """One thread's I/O binding: device OrtValues for the inputs, reused while shapes repeat."""
+
+    def __init__(self, session: ort.InferenceSession, device: tuple[str, int], output_names: list[str]) -> None:
+        self.session = session
+        self.device, self.device_id = device
+        self.io = session.io_binding()
+        self.values: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
+        self.output_names = output_names
+
+    def run(self, feed: dict[str, np.ndarray], run_options: ort.RunOptions | None) -> list[np.ndarray]:
+        for name, array in feed.items():
+            if not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array)
+            held = self.values.get(name)
+            if held is not None and held[0] == array.shape and held[1] == array.dtype:
+                held[2].update_inplace(array)
+                continue
+            # An OrtValue that owns its memory: update_inplace on one made from the caller's
+            # array would write into the caller's array.
+            value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype, self.device, self.device_id)
+            value.update_inplace(array)
+            self.values[name] = (array.shape, array.dtype, value)
+            self.io.bind_ortvalue_input(name, value)
+        # Outputs are bound afresh each run: a binding keeps the previous run's output buffers,
+        # whose shapes need not fit this run's.
+        for name in self.output_names:
+            self.io.bind_output(name, self.device, self.device_id)
+        self.session.run_with_iobinding(self.io, run_options)
+        return self.io.copy_outputs_to_cpu()
+
+
+def _read_assignment(session: ort.InferenceSession) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    getter = getattr(session, "get_provider_graph_assignment_info", None)
+    if getter is None:
+        return {}, {}
+    try:
+        subgraphs = getter()
+    except Exception:  # not recorded by this build
+        return {}, {}
+    counts: dict[str, int] = {}
+    ops: dict[str, dict[str, int]] = {}
+    for subgraph in subgraphs:
+        nodes = subgraph.get_nodes()
+        counts[subgraph.ep_name] = counts.get(subgraph.ep_name, 0) + len(nodes)
+        per_op = ops.setdefault(subgraph.ep_name, {})
+        for node in nodes:
+            per_op[node.op_type] = per_op.get(node.op_type, 0) + 1
+    return counts, ops
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line[:500]

@@ -1,0 +1,226 @@
+"""Step-by-step runs of a streaming export (docs/architecture.md, "Streaming models").
+
+A streaming model takes the sequence chunk ``x`` plus one input per state tensor and returns the
+per-step outputs plus one output per state. `Stream` feeds each state output back as the next
+state input: on the CPU the numpy array onnxruntime returned is passed straight back (no copy);
+on device EPs the state stays in a device OrtValue bound to the next call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ortkit.runtime._errors import InputError, NotStreamable
+
+if TYPE_CHECKING:
+    from ortkit.runtime._runtime import Runtime
+
+__all__ = ["Stream", "StateSpec", "streaming_states"]
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    input: str
+    output: str
+    dims: tuple[int | str, ...]
+    dtype: str
+
+
+def streaming_states(runtime: Runtime) -> tuple[StateSpec, ...]:
+    """The state tensors a streaming export declares, checked against the session's signature."""
+    meta = runtime.metadata
+    if meta.get("ortkit.streaming") != "1":
+        raise NotStreamable(
+            "this model is not a streaming export (no 'ortkit.streaming' metadata); export it with "
+            "`ortkit export ... --streaming` to run it chunk by chunk, or call run() on whole sequences"
+        )
+    try:
+        raw = json.loads(meta.get("ortkit.streaming.states", ""))
+        states = tuple(
+            StateSpec(
+                name=str(s["name"]),
+                input=str(s["input"]),
+                output=str(s["output"]),
+                dims=tuple(s.get("dims", ())),
+                dtype=str(s.get("dtype", "float32")),
+            )
+            for s in raw
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise NotStreamable(f"the model's 'ortkit.streaming.states' metadata is malformed: {error}") from None
+    inputs = {i.name for i in runtime.inputs}
+    outputs = {o.name for o in runtime.outputs}
+    for state in states:
+        if state.input not in inputs or state.output not in outputs:
+            raise NotStreamable(
+                f"streaming state {state.name!r} names input {state.input!r} and output {state.output!r}, "
+                f"but the model has inputs {sorted(inputs)} and outputs {sorted(outputs)}"
+            )
+        try:
+            np.dtype(state.dtype)
+        except TypeError:
+            raise NotStreamable(f"streaming state {state.name!r} has an unknown dtype {state.dtype!r}") from None
+    if not states:
+        raise NotStreamable("the model's streaming metadata declares no state")
+    return states
+
+
+class Stream:
+    """A stateful stream: `push` one chunk, get that chunk's outputs; state carries over.
+
+    Not thread-safe (it holds state); open one stream per caller. Created by `Runtime.stream`.
+    """
+
+    def __init__(self, runtime: Runtime, initial_state: Mapping[str, np.ndarray] | None = None) -> None:
+        self._rt = runtime
+        self._states = streaming_states(runtime)
+        state_inputs = {s.input for s in self._states}
+        self._data_inputs = [i for i in runtime.inputs if i.name not in state_inputs]
+        if not self._data_inputs:
+            raise NotStreamable("the streaming model has no input besides its states")
+        self._state_outputs = {s.output for s in self._states}
+        self._initial = self._check_initial(initial_state)
+        self._state: dict[str, Any] | None = None
+        self._device = runtime._bound_device
+        self._io: Any = None
+
+    def _check_initial(self, initial: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+        if initial is None:
+            return None
+        by_key = {s.name: s for s in self._states} | {s.input: s for s in self._states}
+        unknown = [k for k in initial if k not in by_key]
+        if unknown:
+            raise InputError(
+                f"initial_state: unknown state {', '.join(map(repr, unknown))}; the model's states are "
+                f"{', '.join(s.name for s in self._states)}"
+            )
+        result = {}
+        for key, value in initial.items():
+            spec = by_key[key]
+            array = np.asarray(value)
+            if array.dtype != np.dtype(spec.dtype):
+                raise InputError(f"initial_state {spec.name!r}: expected dtype {spec.dtype}, got {array.dtype}")
+            if array.ndim != len(spec.dims):
+                raise InputError(f"initial_state {spec.name!r}: expected dims {list(spec.dims)}, got shape {array.shape}")
+            result[spec.input] = np.ascontiguousarray(array)
+        return result
+
+    @property
+    def states(self) -> tuple[StateSpec, ...]:
+        return self._states
+
+    @property
+    def state(self) -> dict[str, np.ndarray] | None:
+        """The current state by state name (host copies), or None before the first push."""
+        if self._state is None:
+            return None
+        out = {}
+        for spec in self._states:
+            value = self._state[spec.input]
+            out[spec.name] = value.numpy() if isinstance(value, ort.OrtValue) else value
+        return out
+
+    def reset(self, initial_state: Mapping[str, np.ndarray] | None = None) -> None:
+        """Forget the state; the next push starts from ``initial_state`` (or the one given at
+        creation, or zeros)."""
+        if initial_state is not None:
+            self._initial = self._check_initial(initial_state)
+        self._state = None
+
+    def push(self, chunk: Any, *, cast: bool = False) -> dict[str, np.ndarray]:
+        """Run one chunk: ``x`` of shape (batch, chunk_time, features), or a dict of the model's
+        non-state inputs. Returns the non-state outputs of that chunk."""
+        if isinstance(chunk, Mapping):
+            feed = dict(chunk)
+            clash = [s.input for s in self._states if s.input in feed]
+            if clash:
+                raise InputError(f"push: {', '.join(clash)} is state, kept by the stream; do not pass it")
+        elif len(self._data_inputs) == 1:
+            feed = {self._data_inputs[0].name: chunk}
+        else:
+            raise InputError(
+                f"push: the model takes {', '.join(i.name for i in self._data_inputs)}; pass a dict"
+            )
+        # The state is committed only after a successful run: a rejected chunk changes nothing.
+        state = self._state if self._state is not None else self._start(feed)
+        if self._device is None:
+            outputs = self._rt.run({**feed, **state}, cast=cast)
+            self._state = {s.input: outputs.pop(s.output) for s in self._states}
+            return outputs
+        return self._push_bound(feed, state, cast)
+
+    def _start(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        batch = self._batch(feed)
+        for spec in self._states:
+            if self._initial is not None and spec.input in self._initial:
+                state[spec.input] = self._initial[spec.input]
+                continue
+            dims = []
+            for d in spec.dims:
+                if isinstance(d, int):
+                    dims.append(d)
+                elif batch is not None:
+                    dims.append(batch)
+                else:
+                    raise InputError(f"push: cannot tell the batch size for state {spec.name!r} from the chunk")
+            state[spec.input] = np.zeros(dims, dtype=spec.dtype)
+        if self._device is not None:
+            device, device_id = self._device
+            state = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v), device, device_id) for k, v in state.items()}
+        return state
+
+    def _batch(self, feed: Mapping[str, Any]) -> int | None:
+        for info in self._data_inputs:
+            value = feed.get(info.name)
+            shape = getattr(value, "shape", None)
+            if shape is None:
+                shape = np.shape(value) if value is not None else None
+            if not shape:
+                continue
+            axis = info.dims.index("batch") if "batch" in info.dims else 0
+            if axis < len(shape):
+                return int(shape[axis])
+        return None
+
+    def _push_bound(self, feed: dict[str, Any], state: dict[str, Any], cast: bool) -> dict[str, np.ndarray]:
+        # The checks see each device state through an empty host array of its shape and dtype
+        # (states are small; their data never leaves the device).
+        placeholders = {
+            name: np.empty(tuple(value.shape()), dtype=_ORT_DTYPES.get(value.data_type(), np.float32))
+            for name, value in state.items()
+        }
+        checked = self._rt._plan.feed({**feed, **placeholders}, cast)
+        device, device_id = self._device
+        io = self._rt.session.io_binding()
+        for name, value in checked.items():
+            if name in state:
+                io.bind_ortvalue_input(name, state[name])
+            else:
+                io.bind_cpu_input(name, value)
+        names = [o.name for o in self._rt.outputs]
+        for name in names:
+            io.bind_output(name, device, device_id)
+        try:
+            self._rt.session.run_with_iobinding(io, self._rt._run_options)
+        except Exception as error:
+            raise self._rt._run_error(error) from None
+        values = dict(zip(names, io.get_outputs()))
+        self._state = {s.input: values[s.output] for s in self._states}
+        return {name: value.numpy() for name, value in values.items() if name not in self._state_outputs}
+
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}

@@ -1,0 +1,65 @@
+"""`ortkit profile` end to end: real workers, a real SQLite file, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from ortkit._cli import cli
+
+
+def _model(path: Path, batch: str | int = "batch") -> Path:
+    w = numpy_helper.from_array(np.eye(8, dtype=np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, "time", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, "time", 8])], [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_profile_json_table_and_resume(tmp_path: Path) -> None:
+    model = _model(tmp_path / "seq.onnx")
+    db = tmp_path / "r.db"
+    args = ["profile", str(model), "--batch", "1,2", "--time", "4", "--threads", "1", "--max-time", "0.05", "--db", str(db)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["counts"]["ok"] == 2 and data["measured"] == 2
+    row = data["results"][0]
+    assert row["stats"]["p50"] > 0 and row["metrics"]["throughput_timesteps_s"] > 0 and row["spec"]["time"] == 4
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    assert "p50 ms" in table.output and "resumed 2" in table.output
+
+
+def test_profile_bad_input_is_one_line(tmp_path: Path) -> None:
+    model = _model(tmp_path / "fixed.onnx", batch=1)
+    db = tmp_path / "r.db"
+    runner = CliRunner()
+    cases = [
+        (["profile", str(model), "--ep", "nonsense", "--time", "4", "--db", str(db)], "unknown execution provider 'nonsense'; available here: cpu"),
+        (["profile", str(model), "--batch", "4", "--time", "4", "--db", str(db)], "cannot take batch=4"),
+        (["profile", str(tmp_path / "nope.onnx"), "--db", str(db)], "model file not found"),
+        (["profile", str(model), "--batch", "x", "--db", str(db)], "'x' is not a valid int"),
+        (["profile", str(model), "--time", "4", "--db", str(tmp_path / "no" / "r.db")], "does not exist"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(cli, args)
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    foreign = tmp_path / "foreign.db"
+    foreign.write_text("not sqlite")
+    result = runner.invoke(cli, ["profile", str(model), "--time", "4", "--db", str(foreign)])
+    assert result.exit_code == 1 and "not an ortkit results database" in result.output
+    assert foreign.read_text() == "not sqlite"
