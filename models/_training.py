@@ -132,6 +132,26 @@ def _prepare_task(model: str, task: str, task_options: Mapping[str, Any]) -> Tas
     return t
 
 
+def validate_request(model: str, task: str, task_options: Mapping[str, Any] | None = None,
+                     overrides: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
+                     epochs: int | None = None, time_budget: float | None = None,
+                     ) -> tuple[Task, dict[str, Any], TrainSettings]:
+    """Check a training request without loading data: the task, the model overrides (with the
+    task's preset) and the optimiser settings. Raises the error `train` would raise."""
+    t = _prepare_task(model, task, task_options or {})
+    entry = get_entry(model)
+    if task not in entry.presets:
+        raise OrtkitError(f"model {model!r} has no preset for task {task!r}; its presets: {', '.join(sorted(entry.presets))}")
+    model_overrides = {"preset": task, **dict(overrides or {})}
+    resolve_hparams(model, model_overrides)
+    cfg = train_settings(model, task, **dict(settings or {}))
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise UsageError(f"epochs={epochs!r} must be an integer >= 1")
+    if time_budget is not None and not time_budget > 0:
+        raise UsageError(f"time budget {time_budget!r} must be a positive number of seconds")
+    return t, model_overrides, cfg
+
+
 def _predict(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
     import torch
 
@@ -185,17 +205,7 @@ def train(
     from ortkit.models._checkpoint import Manifest, save_checkpoint, versions
     from ortkit.models._registry import create_model
 
-    t = _prepare_task(model, task, task_options or {})
-    entry = get_entry(model)
-    if task not in entry.presets:
-        raise OrtkitError(f"model {model!r} has no preset for task {task!r}; its presets: {', '.join(sorted(entry.presets))}")
-    model_overrides = {"preset": task, **dict(overrides or {})}
-    resolve_hparams(model, model_overrides)  # fail on bad overrides before any data is loaded
-    cfg = train_settings(model, task, **dict(settings or {}))
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise UsageError(f"epochs={epochs!r} must be an integer >= 1")
-    if time_budget is not None and not time_budget > 0:
-        raise UsageError(f"time budget {time_budget!r} must be a positive number of seconds")
+    t, model_overrides, cfg = validate_request(model, task, task_options, overrides, settings, epochs, time_budget)
     max_epochs = epochs if epochs is not None else (None if time_budget is not None else cfg.epochs)
     budget = time_budget if time_budget is not None else (None if epochs is not None else cfg.time_budget)
 
@@ -350,7 +360,8 @@ def run_training_cli(model: str, task: str, *, time_budget: float | None, epochs
         raise UsageError(f"--set {bad[0]}: not a hyperparameter of {model!r} nor a training setting; "
                          f"hyperparameters: {', '.join(entry.parameter_names)}; settings: {', '.join(TRAIN_KEYS)}")
     task_options = parse_assignments(task_sets, "--task-option")
-    _prepare_task(model, task, task_options)  # fail on a bad task before the progress bar shows
+    # Fail on a bad request before the progress bar shows.
+    validate_request(model, task, task_options, overrides, settings, epochs, time_budget)
     console = Console(stderr=True)
     if not progress:
         result = train(model, task, task_options=task_options, overrides=overrides, epochs=epochs,

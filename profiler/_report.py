@@ -193,7 +193,8 @@ def _latency_section(view: _View) -> Section:
                             f"{fit.describe().removeprefix('latency ~ ')} over T = {times[0]:g} to {times[-1]:g} "
                             f"({_ms(medians[0])} to {_ms(medians[-1])})."
                         )
-            panels.append((f"batch {batch}", series))
+            if any(len(s.x) > 1 for s in series):  # a single length is no curve (it stays in the tables)
+                panels.append((f"batch {batch}", series))
         png = view.plot("grid_figure", panels, f"Latency vs T on {where} ({_threads_text(threads)})", "sequence length T", "median latency (ms)")
         if png is None:
             section.notes.append(f"No latency curve on {where}: every model was measured at a single length.")
