@@ -9,7 +9,9 @@ a hidden temporary folder inside it and renamed into place at the end, ``export.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import platform
 import re
@@ -210,6 +212,7 @@ def export(
 
     resolved = _resolve(source, checkpoint, inputs, overrides, seed)
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ortkit-export-", dir=out))
     try:
@@ -219,6 +222,8 @@ def export(
                               optimize_ep=optimize_ep, streaming=streaming)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a failed export leaves no trace, not even an empty folder
     return result
 
 
@@ -269,8 +274,10 @@ def _export_one(kind: str, module: Any, spec: ModelSpec, path: Path, opset: int,
     args = _example_args(spec, batch, time)
     in_names = [s.name for s in spec.inputs]
     out_names = [s.name for s in spec.outputs]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation and tracer chatter; verification judges the file
+    # Deprecation and tracer warnings, and the IR dump the TorchScript exporter prints on failure,
+    # are noise here: verification judges the file, and a failure is summarised in one line.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
         if kind == "torchscript":
             axes = {s.name: s.dynamic_axes for s in (*spec.inputs, *spec.outputs) if s.dynamic_axes}
             torch.onnx.export(module, args, str(path), dynamo=False, input_names=in_names,

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ortkit._errors import OrtkitError, UsageError
 from ortkit.profiler._environment import Environment
@@ -166,6 +166,7 @@ def plan(
     baseline: Sequence[str] = (),
     op_profile: bool = False,
     tags: Sequence[tuple[str, str]] = (),
+    ep_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[ProfileSpec], list[str]]:
     """The grid as specs, after checking every shape against every model (before measuring).
 
@@ -186,6 +187,7 @@ def plan(
         if name not in BASELINES:
             raise UsageError(f"unknown baseline {name!r}; use torch (eager) or torch-compile")
         runners.append(BASELINES[name])
+    options = {ep: tuple(sorted((str(k), str(v)) for k, v in dict(opts).items())) for ep, opts in (ep_options or {}).items()}
     devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
     for source in sources:
         sigs, _ = model_signature(source.path)
@@ -214,7 +216,7 @@ def plan(
                         for chunk in model_chunks:
                             for clients in concurrency:
                                 specs.append(ProfileSpec(
-                                    ep=ep, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
+                                    ep=ep, ep_options=options.get(ep, ()), batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
                                     op_profile=op_profile, **common,  # type: ignore[arg-type]
                                 ))
         for runner in runners:
@@ -243,6 +245,7 @@ def profile(
     budget: Budget = Budget(),
     timeout: float = 600.0,
     tags: Sequence[tuple[str, str]] = (),
+    ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in a fresh worker, into a results database.
@@ -265,6 +268,8 @@ def profile(
         budget: warm-up and repetition settings.
         timeout: seconds a worker may run before it is killed and recorded as hung.
         tags: extra (key, value) labels stored in each spec (e.g. ``("target", "openvino")``).
+        ep_options: provider options per EP spec, ``{"openvino": {"num_streams": 2}}`` (values
+            stored as strings; part of each configuration's identity).
         progress: called with a `SweepEvent` before and after each configuration.
 
     Returns:
@@ -284,7 +289,7 @@ def profile(
     env_dict = worker_environment(python)
     environment = Environment.from_dict(env_dict)
     unavailable = _check_eps(eps, env_dict)
-    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags)
+    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options)
     local_env = environment
     if any(s.runner != "ort" for s in specs) and python is not None:
         local_env = Environment.from_dict(worker_environment(None))

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, TensorProto, helper
 
@@ -126,6 +127,7 @@ def _concrete_model(model: ModelProto, shapes: dict[str, Sequence[int] | int]) -
         initializer_names.add(sparse.values.name)
         if sparse.values.name not in input_names:
             graph.input.append(helper.make_tensor_value_info(sparse.values.name, sparse.values.data_type, list(sparse.dims)))
+    shapes = {k: (int(v) if isinstance(v, (int, np.integer)) else v) for k, v in shapes.items()}
     symbols = {k: v for k, v in shapes.items() if isinstance(v, int)}
     for given in model.graph.input:
         value = graph.input.add()

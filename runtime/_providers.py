@@ -158,11 +158,13 @@ def _device_key(device: Any) -> tuple[Any, ...]:
 def resolve_providers(
     providers: str | Iterable[str],
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
+    strict: bool = True,
 ) -> tuple[list[ProviderChoice], bool]:
     """Turn the user's spec(s) into provider choices, best first.
 
     Returns the choices and whether they came from "auto". Raises `ProviderUnavailable` for a spec
-    this build does not offer at all.
+    this build does not offer at all; with ``strict=False`` such specs are dropped instead (the
+    CPU EP remains when nothing else does).
     """
     options = dict(ep_options or {})
     if isinstance(providers, str):
@@ -176,10 +178,11 @@ def resolve_providers(
         return choices, True
     if "auto" in specs:
         raise ProviderUnavailable("'auto' cannot be combined with other EP specs")
-    return [_parse(spec, options) for spec in specs], False
+    choices = [c for c in (_parse(spec, options, strict) for spec in specs) if c is not None]
+    return choices or [ProviderChoice("cpu", CPU)], False
 
 
-def _parse(spec: str, options: dict[str, Mapping[str, Any]]) -> ProviderChoice:
+def _parse(spec: str, options: dict[str, Mapping[str, Any]], strict: bool = True) -> ProviderChoice | None:
     if not isinstance(spec, str) or not spec:
         raise ProviderUnavailable(f"EP spec must be a non-empty string, got {spec!r}")
     base, _, suffix = spec.partition(":")
@@ -195,6 +198,8 @@ def _parse(spec: str, options: dict[str, Mapping[str, Any]]) -> ProviderChoice:
         )
     built = ort.get_available_providers()
     if name not in built:
+        if not strict:
+            return None
         raise ProviderUnavailable(
             f"EP {spec!r} ({name}) is not in this onnxruntime build ({_distribution()}); it offers "
             f"{', '.join(available_providers())}"

@@ -62,8 +62,10 @@ class Runtime:
             specs (``"name"``, ``"name:0"``, ``"name:GPU"``).
         ep_options: provider options per spec or EP name, ``{"cuda": {"arena_extend_strategy":
             "kSameAsRequested"}}``.
-        strict: raise `ProviderUnavailable` when an explicitly named EP is not the one running or
-            nodes fell back to the CPU beyond what was declared. Ignored for ``"auto"``.
+        strict: raise `ProviderUnavailable` when an explicitly named EP is not installed, not the
+            one running, or nodes fell back to the CPU beyond what was declared. With False, EPs
+            missing from the build are skipped and whatever runs is reported by `providers` and
+            `node_assignment`. Ignored for ``"auto"``.
         shrink_arena: release the CPU (and device) memory arena after every run (onnxruntime's
             ``memory.enable_memory_arena_shrinkage`` run option), trading some speed for memory
             that returns to its baseline after a large input.
@@ -97,7 +99,7 @@ class Runtime:
         self._threads = threads
         self._optimization = optimization
         register_libraries(ep_library)
-        choices, auto = resolve_providers(providers, ep_options)
+        choices, auto = resolve_providers(providers, ep_options, strict)
         self._requested = choices
         self._session = self._create_with(choices, auto)
         self._session.disable_fallback()

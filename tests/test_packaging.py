@@ -46,9 +46,10 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)])
-    # Without dependencies only the dependency-free modules import; the rest must be present as files.
-    code = ("import ortkit._errors, ortkit._version, pathlib, sys\n"
-            "root = pathlib.Path(ortkit._errors.__file__).parent\n"
+    # Without dependencies nothing of ortkit can run, but find_spec locates it without executing it,
+    # and importing it must give the one clear message about the onnxruntime extras.
+    code = ("import importlib.util, pathlib, sys\n"
+            "root = pathlib.Path(importlib.util.find_spec('ortkit').origin).parent\n"
             "print(root)\n"
             f"print(all((root.parent / p / '__init__.py').is_file() for p in {SUBPACKAGES!r}))\n"
             "print(sys.prefix)\n")
@@ -56,5 +57,10 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     assert Path(out[0]).is_relative_to(venv), out
     assert out[1] == "True"
     assert Path(out[2]) == venv
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    bare = subprocess.run([str(python), "-c", "import ortkit"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert bare.returncode == 1
+    assert "pip install 'ortkit[cpu]'" in bare.stderr.strip().splitlines()[-1]
     scripts = venv / "bin" / "ortkit"
     assert scripts.is_file()

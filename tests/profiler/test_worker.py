@@ -73,3 +73,20 @@ def test_torch_baseline_without_a_zoo_source_is_unavailable(tmp_path: Path, fast
     model = build.matmul(tmp_path / "mm.onnx")
     out = run_isolated({"spec": _spec(model, runner="torch-eager").to_dict(), "budget": fast.to_dict()}, timeout=120)
     assert out["status"] in ("unavailable",), out
+
+
+def test_ort_worker_path_never_imports_torch(tmp_path: Path, fast: Budget, build: SimpleNamespace) -> None:
+    import json
+    import subprocess
+    import sys
+
+    model = build.matmul(tmp_path / "mm.onnx")
+    request = json.dumps({"spec": _spec(model, threads=1).to_dict(), "budget": fast.to_dict()})
+    code = (
+        "import sys, json\n"
+        "from ortkit.profiler._worker import run_request\n"
+        "out = run_request(json.loads(sys.stdin.read()))\n"
+        "print(out['status'], 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], input=request, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["ok", "False"], done.stderr

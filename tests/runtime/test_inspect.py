@@ -105,6 +105,7 @@ def test_symbolic_without_shapes_is_an_input_error() -> None:
     with pytest.raises(InputError, match="fixed at 4"):
         count_flops(model, {"x": (2, 5)})
     assert count_flops(model, {"x": (2, 4)}) == FlopCount(8, {"Relu": 8}, ())
+    assert count_flops(model, {"batch": np.int64(3)}).total == 12  # numpy ints are sizes too
 
 
 def test_histogram_parameters_and_report(models, save) -> None:

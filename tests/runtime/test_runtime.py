@@ -176,6 +176,10 @@ def test_explicit_ep_missing_from_the_build(models) -> None:
     assert "not in this onnxruntime build" in str(info.value) and "cpu" in str(info.value)
     with pytest.raises(ProviderUnavailable, match="openvino"):
         Runtime(models.mlp().SerializeToString(), ["openvino:CPU", "cpu"])
+    # strict=False: the missing EP is skipped and what runs is reported.
+    relaxed = Runtime(models.mlp().SerializeToString(), "cuda:0", strict=False)
+    assert relaxed.providers == ["CPUExecutionProvider"]
+    assert relaxed.run({"x": np.ones((1, 4), np.float32)})["y"].shape == (1, 3)
 
 
 def test_assignment_checks() -> None:
