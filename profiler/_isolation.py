@@ -25,7 +25,8 @@ WORKER_MODULE = "ortkit.profiler._worker"
 
 
 class TargetError(OrtkitError):
-    """The selected interpreter cannot run ortkit's worker at all."""
+    """A worker interpreter or named target that does not exist, cannot be created, or cannot run
+    ortkit's worker at all."""
 
 
 def _tail(text: str, lines: int = 1) -> str:

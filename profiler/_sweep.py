@@ -228,6 +228,23 @@ def plan(
     return specs, notes
 
 
+def worker_target(python: str | None, target: str | None) -> tuple[str | None, str, tuple[tuple[str, str], ...]]:
+    """Resolve ``--python``/``--target`` into (interpreter, default EP spec, tags for the results).
+
+    Raises:
+        UsageError: both were given.
+        TargetError: the target does not exist or its interpreter is gone.
+    """
+    if target is None:
+        return python, "cpu", ()
+    if python is not None:
+        raise UsageError("--python and --target both name the worker interpreter: give only one")
+    from ortkit.profiler._targets import resolve
+
+    found = resolve(target)
+    return found.python, found.default_ep, (("target", found.name),)
+
+
 def profile(
     models: Sequence[str | os.PathLike[str] | ModelSource],
     eps: Sequence[str] = ("cpu",),

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit._errors import UsageError
+from ortkit.profiler._isolation import TargetError
 
 __all__ = [
     "Target",
@@ -115,10 +116,6 @@ except Exception as error:
     out["ortkit_runtime"] = None
 print("ORTKIT-PROBE " + json.dumps(out))
 """
-
-
-class TargetError(OrtkitError):
-    """A target that does not exist, cannot be created, or cannot run ortkit's worker."""
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,27 @@ def test_profile_bad_input_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["profile", str(model), "--time", "4", "--db", str(foreign)])
     assert result.exit_code == 1 and "not an ortkit results database" in result.output
     assert foreign.read_text() == "not sqlite"
+
+
+def test_profile_target_runs_workers_in_the_named_environment(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    monkeypatch.setenv("ORTKIT_HOME", str(tmp_path / "home"))
+    added = CliRunner().invoke(cli, ["target", "add", "here", "--python", sys.executable])
+    assert added.exit_code == 0, added.output
+    model = _model(tmp_path / "seq.onnx")
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["profile", str(model), "--target", "here", "--time", "4", "--max-time", "0.05", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)["results"][0]
+    assert row["status"] == "ok"
+    assert ["target", "here"] in [list(tag) for tag in row["spec"]["tags"]]
+
+
+def test_profile_target_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ORTKIT_HOME", str(tmp_path / "home"))
+    model = _model(tmp_path / "seq.onnx")
+    unknown = CliRunner().invoke(cli, ["profile", str(model), "--target", "nosuch", "--time", "4", "--db", str(tmp_path / "r.db")])
+    assert unknown.exit_code == 1 and "nosuch" in unknown.output and "Traceback" not in unknown.output
+    both = CliRunner().invoke(cli, ["profile", str(model), "--target", "x", "--python", "/usr/bin/python3", "--time", "4"])
+    assert both.exit_code == 2 and "--target" in both.output

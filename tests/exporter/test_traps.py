@@ -54,12 +54,13 @@ def test_traced_length_branch_is_caught_at_other_lengths(tmp_path: Path, user_mo
 
 
 def test_failed_export_keeps_an_earlier_valid_folder_untouched(tmp_path: Path, user_models: Path) -> None:
-    first = export("gru", tmp_path, overrides=small_overrides("gru"))
+    out = tmp_path / "out"
+    first = export("gru", out, overrides=small_overrides("gru"))
     before = first.model_path.read_bytes()
     with pytest.raises(VerificationFailed):
-        export(f"{user_models}:length_branch", tmp_path, inputs=["x:float32:batch,time,4"], exporter="torchscript")
+        export(f"{user_models}:length_branch", out, inputs=["x:float32:batch,time,4"], exporter="torchscript")
     assert first.model_path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx"]
 
 
 @pytest.mark.slow
