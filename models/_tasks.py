@@ -146,6 +146,10 @@ class Task:
             return float(np.mean(labels == y))
         return float(np.mean((pred.reshape(y.shape).astype(np.float64) - y) ** 2))
 
+    def augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A randomly perturbed copy of a training batch (identity unless the task defines one)."""
+        return x
+
     def _make(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -207,6 +211,17 @@ class AddingTask(Task):
         return x, y
 
 
+def _shift_images(images: np.ndarray, rng: np.random.Generator, background: float) -> np.ndarray:
+    """Shift each (H, W) image by -1, 0 or +1 pixel along each axis, filling with background."""
+    n, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), constant_values=background)
+    dy = rng.integers(0, 3, n)[:, None, None]
+    dx = rng.integers(0, 3, n)[:, None, None]
+    rows = np.arange(h)[None, :, None] + dy
+    cols = np.arange(w)[None, None, :] + dx
+    return padded[np.arange(n)[:, None, None], rows, cols]
+
+
 def _digits_split(seed: int) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits  # bundled with scikit-learn, no download
 
@@ -263,8 +278,23 @@ class SeqDigitsTask(Task):
         idx = parts[split]
         x = (parts["images"][idx].reshape(len(idx), 64) - self._MEAN) / self._STD
         if self.options["permute"]:
-            x = x[:, np.random.default_rng(12345).permutation(64)]
+            x = x[:, self._permutation()]
         return x[:, :, None], parts["labels"][idx]
+
+    @staticmethod
+    def _permutation() -> np.ndarray:
+        return np.random.default_rng(12345).permutation(64)
+
+    def augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Shift the underlying 8x8 images by up to one pixel (the training set is small)."""
+        flat = np.array(x[:, :, 0])
+        if self.options["permute"]:
+            inverse = np.argsort(self._permutation())
+            flat = flat[:, inverse]
+        shifted = _shift_images(flat.reshape(-1, 8, 8), rng, -self._MEAN / self._STD).reshape(-1, 64)
+        if self.options["permute"]:
+            shifted = shifted[:, self._permutation()]
+        return shifted[:, :, None].astype(np.float32)
 
 
 class DigitsTask(Task):
@@ -295,6 +325,11 @@ class DigitsTask(Task):
         idx = parts[split]
         x = (parts["images"][idx] - SeqDigitsTask._MEAN) / SeqDigitsTask._STD
         return x[:, None, :, :], parts["labels"][idx]
+
+    def augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Shift each image by up to one pixel."""
+        background = -SeqDigitsTask._MEAN / SeqDigitsTask._STD
+        return _shift_images(np.array(x[:, 0]), rng, background)[:, None].astype(np.float32)
 
 
 _FASHION_FILES = {

@@ -36,6 +36,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     min_lr_fraction: float = 0.05
     input_noise: float = 0.0
+    augment: int = 0  # 1: the task's own augmentation (pixel shifts for the digits tasks)
     epochs: int = 100
     time_budget: float = 100.0
 
@@ -224,6 +225,7 @@ def train(
     xt = torch.from_numpy(np.array(x_train))
     yt = torch.from_numpy(np.array(y_train))
     generator = torch.Generator().manual_seed(seed)
+    aug_rng = np.random.default_rng(seed)
     steps_per_epoch = max(1, math.ceil(len(xt) / cfg.batch_size))
 
     better = (lambda a, b: a > b) if t.higher_is_better else (lambda a, b: a < b)
@@ -258,7 +260,10 @@ def train(
                 group["lr"] = cfg.lr * scale
             idx = order[i:i + cfg.batch_size]
             optimizer.zero_grad(set_to_none=True)
-            xb = xt[idx]
+            if cfg.augment:
+                xb = torch.from_numpy(t.augment(x_train[idx.numpy()], aug_rng))
+            else:
+                xb = xt[idx]
             if cfg.input_noise > 0:
                 # Gaussian input noise: a cheap regulariser for the small digits training set.
                 xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=generator)

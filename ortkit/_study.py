@@ -220,3 +220,25 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     report = write_report(load_dataset(db), root)
     stamp(f"done: {report.html}")
     return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
+
+
+def console_progress() -> tuple[Callable[[str], None], Callable[[Any], None]]:
+    """Plain progress lines on stderr (readable in CI logs and terminals alike): one per stage and
+    one per measured configuration with its median."""
+    import sys
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def progress(event: Any) -> None:
+        if event.state != "done" or event.result is None:
+            return
+        result = event.result
+        if result.status == "ok":
+            stats = result.stats
+            what = f"{stats.p50:.4g} ms" + (" (unstable)" if stats.unstable else "")
+        else:
+            what = f"{result.status}: {(result.message or '').splitlines()[0][:160] if result.message else ''}"
+        print(f"  [{event.index + 1}/{event.total}] {event.spec.describe()}: {what}", file=sys.stderr, flush=True)
+
+    return log, progress

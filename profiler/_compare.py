@@ -138,7 +138,9 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
         raise CompareError(f"{a} and {b} have no configuration in common")
     for key in common:
         old_row, new_row = left[key], right[key]
-        label = new_row.spec.describe() + ("" if new_row.spec.precision == "fp32" else f" {new_row.spec.precision}")
+        label = new_row.spec.describe()
+        if new_row.spec.precision not in label:
+            label += f" {new_row.spec.precision}"
         changed = old_row.spec.model_sha256 != new_row.spec.model_sha256
         if old_row.ok and new_row.ok:
             comparison = compare_samples(old_row.samples_ms, new_row.samples_ms, threshold=threshold, alpha=alpha)
@@ -151,3 +153,29 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
     order = {"regression": 0, "now-failing": 1, "improvement": 2, "now-working": 3, "unchanged": 4, "not-measured": 5}
     result.rows.sort(key=lambda r: (order[r.verdict], -(r.comparison.ratio if r.comparison else 0)))
     return result
+
+
+def print_comparison(result: CompareResult, file: Any = None) -> None:
+    """The comparison as a table (regressions first) and a one-line verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file, width=160)
+    table = Table(title=f"{result.b} vs {result.a} (ratio = B / A median, > 1: slower)")
+    for column in ("configuration", "A", "B", "ratio [95% CI]", "p", "verdict"):
+        table.add_column(column)
+    style = {"regression": "red", "now-failing": "red", "improvement": "green", "now-working": "green"}
+    for row in result.rows:
+        c = row.comparison
+        a = f"{row.base.median_ms:.4g} ms" if row.base.ok else row.base.status
+        b = f"{row.new.median_ms:.4g} ms" if row.new.ok else row.new.status
+        ratio = f"{c.ratio:.3f} [{c.low:.3f}, {c.high:.3f}]" if c else "-"
+        verdict = row.verdict + (" (model file changed)" if row.model_changed else "")
+        colour = style.get(row.verdict)
+        table.add_row(row.label, a, b, ratio, f"{c.p_value:.2g}" if c else "-", f"[{colour}]{verdict}[/{colour}]" if colour else verdict)
+    console.print(table)
+    for name, items in (("only in A", result.only_a), ("only in B", result.only_b)):
+        if items:
+            console.print(f"{len(items)} configuration(s) {name}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}")
+    console.print(f"{len(result.regressions)} regression(s) beyond {result.threshold:.0%}, {len(result.improvements)} improvement(s), "
+                  f"{len(result.rows)} configuration(s) compared" + (" across environments" if result.cross_env else ""))

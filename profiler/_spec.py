@@ -81,6 +81,7 @@ class ProfileSpec:
         ep: execution provider spec as `ortkit.runtime.Runtime` takes it (``"cpu"``,
             ``"openvino:CPU"``, ``"cuda:0"``...); for torch runners ``"cpu"`` or ``"cuda"``.
         ep_options: provider options as sorted (key, value) string pairs.
+        ep_library: plugin EP libraries to register in the worker, sorted (name, path) pairs.
         batch, time: the input shape; ``time`` is None for models without a time axis.
         threads: intra-op threads (None: the runtime's default).
         precision: fp32, fp16, int8-dynamic or int8-static (from the model's metadata).
@@ -97,6 +98,7 @@ class ProfileSpec:
     model_label: str
     ep: str = "cpu"
     ep_options: tuple[tuple[str, str], ...] = ()
+    ep_library: tuple[tuple[str, str], ...] = ()
     batch: int = 1
     time: int | None = None
     threads: int | None = None
@@ -126,7 +128,7 @@ class ProfileSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("ep_options", "zoo_overrides", "tags"):
+        for name in ("ep_options", "ep_library", "zoo_overrides", "tags"):
             data[name] = [list(item) for item in data[name]]
         return data
 
@@ -134,7 +136,7 @@ class ProfileSpec:
     def from_dict(cls, data: dict[str, Any]) -> ProfileSpec:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for name in ("ep_options", "tags"):
+        for name in ("ep_options", "ep_library", "tags"):
             values[name] = tuple(tuple(item) for item in values.get(name) or ())
         values["zoo_overrides"] = tuple((str(k), _freeze(v)) for k, v in values.get("zoo_overrides") or ())
         return cls(**values)

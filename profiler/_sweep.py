@@ -133,14 +133,19 @@ def _export_zoo_model(name: str, export_dir: str | os.PathLike[str] | None) -> P
     return Path(result.model_path)
 
 
-def _check_eps(eps: Sequence[str], environment: dict[str, Any]) -> dict[str, str | None]:
-    """EP spec -> None if available, else the reason it is not. Unknown names raise."""
+def _check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence[str] = ()) -> dict[str, str | None]:
+    """EP spec -> None if available, else the reason it is not. Unknown names raise. A plugin
+    library's name (``--ep-library NAME=PATH``) is left to the worker, which registers the library
+    and records the EP as skipped, with onnxruntime's reason, when it offers no device."""
     available = list(environment.get("execution_providers") or [])
     plugin_eps = {d.split(":", 1)[0] for d in environment.get("ep_devices") or []}
     shorts = [next((a for a, n in EP_ALIASES.items() if n == p), p) for p in available if p != "AzureExecutionProvider"]
     known_names = set(EP_ALIASES.values())
     out: dict[str, str | None] = {}
     for ep in eps:
+        if ep.split(":", 1)[0] in plugins:
+            out[ep] = None
+            continue
         name = provider_name(ep)
         if name is None:
             out[ep] = None
@@ -167,6 +172,7 @@ def plan(
     op_profile: bool = False,
     tags: Sequence[tuple[str, str]] = (),
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ep_library: Mapping[str, str] | None = None,
 ) -> tuple[list[ProfileSpec], list[str]]:
     """The grid as specs, after checking every shape against every model (before measuring).
 
@@ -188,6 +194,7 @@ def plan(
             raise UsageError(f"unknown baseline {name!r}; use torch (eager) or torch-compile")
         runners.append(BASELINES[name])
     options = {ep: tuple(sorted((str(k), str(v)) for k, v in dict(opts).items())) for ep, opts in (ep_options or {}).items()}
+    libraries = tuple(sorted((str(k), os.path.abspath(v)) for k, v in (ep_library or {}).items()))
     devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
     for source in sources:
         sigs, _ = model_signature(source.path)
@@ -216,7 +223,7 @@ def plan(
                         for chunk in model_chunks:
                             for clients in concurrency:
                                 specs.append(ProfileSpec(
-                                    ep=ep, ep_options=options.get(ep, ()), batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
+                                    ep=ep, ep_options=options.get(ep, ()), ep_library=libraries, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
                                     op_profile=op_profile, **common,  # type: ignore[arg-type]
                                 ))
         for runner in runners:
@@ -263,6 +270,7 @@ def profile(
     timeout: float = 600.0,
     tags: Sequence[tuple[str, str]] = (),
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ep_library: Mapping[str, str] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in a fresh worker, into a results database.
@@ -287,6 +295,8 @@ def profile(
         tags: extra (key, value) labels stored in each spec (e.g. ``("target", "openvino")``).
         ep_options: provider options per EP spec, ``{"openvino": {"num_streams": 2}}`` (values
             stored as strings; part of each configuration's identity).
+        ep_library: plugin EP libraries ``{"name": path}`` the workers register; ``name`` then
+            works as an EP spec.
         progress: called with a `SweepEvent` before and after each configuration.
 
     Returns:
@@ -305,8 +315,8 @@ def profile(
     sources = [m if isinstance(m, ModelSource) else resolve_model(m, exports) for m in models]
     env_dict = worker_environment(python)
     environment = Environment.from_dict(env_dict)
-    unavailable = _check_eps(eps, env_dict)
-    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options)
+    unavailable = _check_eps(eps, env_dict, plugins=list(ep_library or {}))
+    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
     local_env = environment
     if any(s.runner != "ort" for s in specs) and python is not None:
         local_env = Environment.from_dict(worker_environment(None))

@@ -230,7 +230,11 @@ def _ort(spec: ProfileSpec, budget: Budget) -> dict[str, Any]:
     rss0 = rss_bytes()
     t0 = time.perf_counter()
     try:
-        rt = Runtime(spec.model, providers=spec.ep, threads=spec.threads, optimization=spec.optimization, ep_options={spec.ep: dict(spec.ep_options)} if spec.ep_options else None)
+        rt = Runtime(
+            spec.model, providers=spec.ep, threads=spec.threads, optimization=spec.optimization,
+            ep_options={spec.ep: dict(spec.ep_options)} if spec.ep_options else None,
+            ep_library=dict(spec.ep_library) or None,
+        )
     except ProviderUnavailable as error:
         return {"status": "skipped", "error": str(error), "metrics": metrics}
     metrics["session_create_ms"] = (time.perf_counter() - t0) * 1e3

@@ -23,7 +23,7 @@ if importlib.util.find_spec("onnxruntime") is None:
 from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, ProviderUnavailable  # noqa: E402
 from ortkit.runtime._inputs import TensorInfo  # noqa: E402
 from ortkit.runtime._inspect import FlopCount, ModelReport, count_flops, inspect_model  # noqa: E402
-from ortkit.runtime._providers import AUTO_ORDER, available_providers  # noqa: E402
+from ortkit.runtime._providers import AUTO_ORDER, available_providers, parse_ep_libraries  # noqa: E402
 from ortkit.runtime._runtime import Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
@@ -35,6 +35,7 @@ __all__ = [
     "ModelRejected",
     "ModelReport",
     "NotStreamable",
+    "parse_ep_libraries",
     "ProviderUnavailable",
     "Runtime",
     "Stream",

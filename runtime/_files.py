@@ -111,13 +111,14 @@ def run_model_files(
     *,
     seed: int = 0,
     cast: bool = False,
+    ep_library: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
     ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
     (``.npz``) when given."""
     from ortkit.runtime._runtime import Runtime
 
-    rt = Runtime(model, providers)
+    rt = Runtime(model, providers, ep_library=ep_library)
     names = [i.name for i in rt.inputs]
     sources: dict[str, str] = {}
     for option in inputs:

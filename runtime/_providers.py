@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import onnxruntime as ort
 
+from ortkit._errors import UsageError
 from ortkit.runtime._errors import ProviderUnavailable
 
 __all__ = ["AUTO_ORDER", "ProviderChoice", "available_providers", "resolve_providers", "check_assignment"]
@@ -295,3 +296,20 @@ def check_cpu_fallback(requested: list[ProviderChoice], cpu_ops: Mapping[str, in
 def _describe(assignment: Mapping[str, int]) -> str:
     total = sum(assignment.values()) or 1
     return "nodes: " + ", ".join(f"{ep} {n} ({100 * n / total:.0f}%)" for ep, n in assignment.items())
+
+
+def parse_ep_libraries(options: Sequence[str]) -> dict[str, str]:
+    """``["myep=/opt/libmyep.so"]`` (the CLI's ``--ep-library NAME=PATH``) -> ``{"myep": "/opt/libmyep.so"}``.
+
+    Raises:
+        UsageError: an entry is not NAME=PATH, or a name is given twice.
+    """
+    libraries: dict[str, str] = {}
+    for option in options:
+        name, sep, path = option.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UsageError(f"--ep-library {option!r}: expected NAME=PATH, e.g. myep=/opt/lib/libmy_ep.so")
+        if name in libraries:
+            raise UsageError(f"--ep-library names {name!r} twice: give each library its own name")
+        libraries[name.strip()] = path.strip()
+    return libraries

@@ -15,23 +15,25 @@ import click
 @click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), help="SQLite results file.")
 @click.option("--python", "python", default=None, type=click.Path(dir_okay=False), help="Interpreter for the workers (another onnxruntime).")
 @click.option("--target", default=None, help="A target from `ortkit target list`: its interpreter runs the workers.")
+@click.option("--ep-library", "ep_library", multiple=True, metavar="NAME=PATH", help="Register a plugin EP library; NAME becomes an EP spec.")
 @click.option("--op-profile", is_flag=True, help="Record per-op-type time shares from onnxruntime's profiler.")
 @click.option("--max-time", default=2.0, show_default=True, help="Seconds of measuring per configuration at most.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds before a worker is killed as hung.")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, op_profile, max_time, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+def command(models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, ep_library, op_profile, max_time, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
     """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid."""
     from ortkit.profiler import Budget, profile
     from ortkit.profiler._console import print_summary, progress_bar, summary_json
     from ortkit.profiler._sweep import parse_list, worker_target
+    from ortkit.runtime import parse_ep_libraries
 
     python, default_ep, tags = worker_target(python, target)
     with progress_bar(enabled=not as_json) as callback:
         summary = profile(
             list(models), parse_list(ep or default_ep, str), parse_list(batch), parse_list(time_) or [None],
             parse_list(threads, int, allow_default=True) or [None], concurrency=parse_list(concurrency),
-            chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags,
+            chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags, ep_library=parse_ep_libraries(ep_library),
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time), timeout=timeout, progress=callback,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)

@@ -26,12 +26,20 @@ cpu_build_only = pytest.mark.skipif(not CPU_BUILD, reason="this onnxruntime buil
     ("spec", "name"),
     [("cuda", "CUDAExecutionProvider"), ("cuda:0", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider")],
 )
-@pytest.mark.parametrize("strict", [True, False])
-def test_gpu_eps_on_the_cpu_build_fail_at_session_creation(spec: str, name: str, strict: bool, zoo_like: dict[str, Path]) -> None:
-    # Plain onnxruntime would warn and silently run on the CPU; the runtime refuses, even non-strict.
+def test_gpu_eps_on_the_cpu_build_fail_at_session_creation(spec: str, name: str, zoo_like: dict[str, Path]) -> None:
+    # Plain onnxruntime would warn and silently run on the CPU; the runtime refuses.
     with pytest.raises(ProviderUnavailable, match=rf"EP '{spec}' \({name}\) is not in this onnxruntime build \(onnxruntime [0-9.]+\); it offers .*cpu"):
-        Runtime(zoo_like["lstm2"], providers=[spec, "cpu"], strict=strict)
+        Runtime(zoo_like["lstm2"], providers=[spec, "cpu"])
     assert spec.split(":")[0] not in available_providers()
+
+
+@cpu_build_only
+@pytest.mark.parametrize("spec", ["cuda", "tensorrt"])
+def test_non_strict_skips_a_missing_gpu_ep_and_says_what_runs(spec: str, zoo_like: dict[str, Path]) -> None:
+    # strict=False is the opt-out: the missing EP is skipped, and the labels say the CPU ran it.
+    rt = Runtime(zoo_like["lstm2"], providers=[spec, "cpu"], strict=False)
+    assert rt.providers == ["CPUExecutionProvider"]
+    assert set(rt.node_assignment) == {"CPUExecutionProvider"}
 
 
 @cpu_build_only
@@ -114,3 +122,39 @@ def test_openvino_plugin_library_with_or_without_a_device(openvino_plugin: Path,
         rt = Runtime(zoo_like["tcn"], providers="ov_plugin", ep_library={"ov_plugin": openvino_plugin})
         assert rt.providers[0] == "OpenVINOExecutionProvider"
         assert "ov_plugin" in available_providers()
+
+
+# ------------------------------------------------------------------- --ep-library on the CLI
+
+
+@needs_plugin_api
+def test_cli_run_and_inspect_report_a_bad_plugin_library_in_one_line(zoo_like: dict[str, Path], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ortkit._cli import cli
+
+    fake = tmp_path / "libnot_an_ep.so"
+    fake.write_bytes(b"\x7fELF not really")
+    for command in ("run", "inspect"):
+        result = CliRunner().invoke(cli, [command, str(zoo_like["tcn"]), "--ep", "myep", "--ep-library", f"myep={fake}"])
+        assert result.exit_code == 1, result.output
+        assert "myep" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    malformed = CliRunner().invoke(cli, ["run", str(zoo_like["tcn"]), "--ep-library", "no-equals-sign"])
+    assert malformed.exit_code == 2 and "NAME=PATH" in malformed.output
+
+
+@needs_plugin_api
+def test_profile_records_a_plugin_ep_that_does_not_load_as_skipped(zoo_like: dict[str, Path], tmp_path: Path) -> None:
+    from ortkit.profiler import Budget, profile
+
+    fake = tmp_path / "libnot_an_ep.so"
+    fake.write_bytes(b"\x7fELF not really")
+    summary = profile(
+        [zoo_like["tcn"]], eps=["myep"], batches=[1], times=[8], db=tmp_path / "r.db",
+        ep_library={"myep": str(fake)}, budget=Budget(max_time_s=0.05),
+    )
+    (result,) = summary.results
+    assert result.status == "skipped"
+    assert "myep" in (result.message or "") and not result.samples_ms
+    assert dict(result.spec.ep_library) == {"myep": str(fake)}
