@@ -72,7 +72,7 @@ def train_settings(model: str, task: str, **changes: Any) -> TrainSettings:
             raise UsageError(f"training setting {key}={value!r} must be a number")
         if isinstance(default, int) and not isinstance(value, int):
             raise UsageError(f"training setting {key}={value!r} must be an integer")
-        if value <= 0 and key not in {"weight_decay", "min_lr_fraction", "input_noise"} or value < 0:
+        if value <= 0 and key not in {"weight_decay", "min_lr_fraction", "input_noise", "augment"} or value < 0:
             raise UsageError(f"training setting {key}={value!r} must be positive")
         base[key] = value
     return TrainSettings(**base)

@@ -52,7 +52,7 @@ def _threads() -> tuple[int, ...]:
 
 QUICK = StudyPlan(
     name="quick",
-    tasks=(TaskPlan("seq-digits", ("lstm", "gru", "tcn"), train_seconds=20.0),),
+    tasks=(TaskPlan("seq-digits", ("lstm", "gru", "tcn"), train_seconds=30.0),),
     batch=(1,),
     time=(16, 64, 256, 1024),
     threads=_threads(),

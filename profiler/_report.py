@@ -96,6 +96,13 @@ def _mib(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value / 2**20:.1f} MiB"
 
 
+def _caveat(rows: Iterable[Row]) -> str:
+    """A clause saying how many of the measurements behind a sentence are unstable (or nothing)."""
+    rows = list(rows)
+    unstable = sum(1 for r in rows if r.unstable)
+    return f" [{unstable} of {len(rows)} measurements behind this are unstable]" if unstable else ""
+
+
 def _slug(*parts: Any) -> str:
     text = "-".join(str(p) for p in parts if p is not None)
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-").lower()
@@ -244,7 +251,7 @@ def _crossover_section(view: _View) -> Section:
                 common = sorted(t for t in c_by_t if t in r_by_t)
                 result = analysis.find_crossover(common, [c_by_t[t] for t in common], [r_by_t[t] for t in common])
                 sentence = result.describe(cnn, rnn)
-                section.findings.append(f"On {where}, batch {batch}: {sentence}.")
+                section.findings.append(f"On {where}, batch {batch}: {sentence}." + _caveat([*by_model[cnn], *by_model[rnn]]))
                 crossing = f"T ~ {result.time:.0f}" if result.time is not None else {
                     "none": "none in range", "cnn-faster": "CNN faster throughout", "insufficient": "too few points"}[result.kind]
                 table_rows.append((where, str(batch), cnn, rnn, crossing, f"{common[0]}-{common[-1]}" if common else "-"))
@@ -273,7 +280,7 @@ def _throughput_section(view: _View) -> Section:
             series = []
             for label, line in sorted(_group(time_rows, Row.label).items()):
                 line = sorted(line, key=lambda r: r.spec.batch)
-                if len(line) < 2:
+                if len({r.spec.batch for r in line}) < 2:
                     continue
                 series.append(_series(label, [float(r.spec.batch) for r in line], [r.throughput for r in line]))
                 gain = line[-1].throughput / line[0].throughput
@@ -416,10 +423,10 @@ def _precision_section(view: _View) -> Section:
         acc_base, acc_variant = view.dataset.accuracy_of(items[0][1]), view.dataset.accuracy_of(items[0][2])
         if acc_base is not None and acc_variant is not None:
             sentence += (f"; {acc_base.metric} {acc_base.value:.4g} -> {acc_variant.value:.4g} "
-                         f"({acc_variant.value - acc_base.value:+.4g})")
+                         f"({acc_variant.value - acc_base.value:+.3g})")
         else:
             sentence += "; accuracy change not recorded"
-        section.findings.append(sentence + ".")
+        section.findings.append(sentence + "." + _caveat([r for item in items for r in item[1:]]))
     if table_rows:
         section.tables.append(Table(("target", "model", "precision", "shape", "FP32", "variant", "speed-up [95% CI]"), tuple(table_rows)))
         series = []
@@ -464,6 +471,7 @@ def _torch_section(view: _View) -> Section:
         section.findings.append(
             f"On {where}, onnxruntime runs {base_name} {_x(median if median > 1 else 1 / median)} {verdict} than {runner} "
             f"(median over {len(ratios)} shape{'s' if len(ratios) > 1 else ''}; ratio range {min(ratios):.2f} to {max(ratios):.2f})."
+            + _caveat([r for i in items for r in (i[1], ort[(_pair_key(i[1])[0], i[1].spec.ep, *_pair_key(i[1])[2:])])])
         )
         for batch, batch_items in sorted(_group([i[1] for i in items], lambda r: r.spec.batch).items()):
             lookup = {id(i[1]): i[0] for i in items}

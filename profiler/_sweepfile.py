@@ -503,11 +503,12 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
                     # the baseline runs here, whatever the target: once is enough
                     calls[0]["baseline"] = grid.baseline if grid.baseline_time is None or set(grid.baseline_time) == set(grid.time) else ()
                     if not calls[0]["baseline"]:
-                        calls.append(dict(times=grid.baseline_time, chunks=(None,), concurrency=(1,), baseline=grid.baseline, only_baseline=True))
+                        calls.append(dict(times=grid.baseline_time, chunks=(None,), concurrency=grid.concurrency, baseline=grid.baseline))
             for call in calls:
-                only_baseline = call.pop("only_baseline", False)
+                # the baseline-only call repeats the ORT configurations at those lengths; with the same
+                # spec (op_profile included) they are found in the database, not measured again
                 summaries.append(_profile(profile, [source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
-                                          op_profile=op_profile and not only_baseline, force=force, budget=budget, timeout=timeout,
+                                          op_profile=op_profile, force=force, budget=budget, timeout=timeout,
                                           tags=tuple(tags), progress=progress, **call, **extra))
     return summaries
 

@@ -1,0 +1,119 @@
+"""`ortkit export` as a user runs it: exit codes, the summary, the failure table, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ortkit._cli import cli
+
+FACTORIES = textwrap.dedent('''
+    import torch
+
+    class LengthBranch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(4, 2)
+        def forward(self, x):
+            return self.head(x.mean(1)) * (2.0 if x.shape[1] > 20 else 1.0)
+
+    class Small(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(4, 6, batch_first=True)
+            self.head = torch.nn.Linear(6, 2)
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    def length_branch():
+        return LengthBranch()
+
+    def small():
+        return Small()
+''')
+
+
+@pytest.fixture
+def factories(tmp_path: Path) -> Path:
+    path = tmp_path / "factories.py"
+    path.write_text(FACTORIES)
+    return path
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("ortkit")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_export_zoo_model_with_variants(tmp_path: Path) -> None:
+    out = tmp_path / "gru"
+    result = CliRunner().invoke(cli, ["export", "gru", "--out", str(out), "--set", "hidden_size=8",
+                                      "--int8", "dynamic", "--streaming"])
+    assert result.exit_code == 0, result.output
+    assert "exporter torchscript: passed verification" in result.output
+    assert "parity long time" in result.output
+    assert "variant int8-dynamic" in result.output and "GRU layer(s) stay float32" in result.output
+    assert "variant streaming" in result.output and "random weights" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "export.json", "model.int8-dynamic.onnx", "model.onnx", "model.streaming.onnx"]
+    report = json.loads((out / "export.json").read_text())
+    assert [v["kind"] for v in report["variants"]] == ["int8-dynamic", "streaming"]
+
+
+def test_export_user_factory_json(tmp_path: Path, factories: Path) -> None:
+    result = CliRunner().invoke(cli, ["export", f"{factories}:small", "--out", str(tmp_path / "o"),
+                                      "--input", "x:float32:batch,time,4", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["spec"]["recurrent_layers"] == 1 and report["spec"]["inputs"][0]["dims"] == ["batch", "time", 4]
+    assert report["exporter"] == "torchscript" and all(row["ok"] for row in report["parity"])
+
+
+def test_verification_failure_prints_table_exit_1_and_leaves_nothing(tmp_path: Path, factories: Path) -> None:
+    out = tmp_path / "o"
+    proc = _cli("export", f"{factories}:length_branch", "--out", str(out), "--input", "x:float32:batch,time,4",
+                "--exporter", "torchscript")
+    assert proc.returncode == 1
+    assert "FAIL  parity long time" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: export of 'length_branch' failed verification")
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["gru", "--checkpoint", "/nonexistent/w.pt"], "does not exist"),
+    (["{factories}:nope", "--input", "x:float32:batch,time,4"], "'nope' not found"),
+    (["bilstm", "--streaming"], "not causal"),
+    (["no-such-model"], "unknown model"),
+])
+def test_bad_input_is_one_line_exit_1(tmp_path: Path, factories: Path, args: list[str], expected: str) -> None:
+    args = [a.replace("{factories}", str(factories)) for a in args]
+    proc = _cli("export", *args, "--out", str(tmp_path / "o"))
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], proc.stderr
+
+
+def test_pickle_payload_refused_even_with_force_env(tmp_path: Path, factories: Path) -> None:
+    marker = tmp_path / "PWNED"
+    code = textwrap.dedent(f"""
+        import os, torch
+        class Payload:
+            def __reduce__(self):
+                return (os.system, ("touch {marker}",))
+        torch.save({{"head.weight": torch.zeros(2, 6), "x": Payload()}}, {str(tmp_path / 'evil.pt')!r})
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    proc = _cli("export", f"{factories}:small", "--input", "x:float32:batch,time,4", "--checkpoint",
+                str(tmp_path / "evil.pt"), "--out", str(tmp_path / "o"), env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused" in lines[0] and "pickle payload" in lines[0]
+    assert not marker.exists()

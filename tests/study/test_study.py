@@ -1,0 +1,49 @@
+"""`ortkit study` end to end on a tiny plan: trains, exports, scores, measures, reports, and a
+second run resumes from its cache and database without training or measuring again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from ortkit._study import QUICK, StudyPlan, TaskPlan, run_study
+    from ortkit.profiler._reportdata import load_dataset
+    from ortkit.profiler._sweepfile import TargetEntry
+
+    plan = StudyPlan(
+        name="tiny", tasks=(TaskPlan("seq-digits", ("tcn",), train_seconds=2.0),), batch=(1,), time=(16, 64), threads=(1,),
+        precision=("fp32", "int8"), chunk=(4,), baseline_time=(64,),
+        budget=(("warmup_runs", 1), ("min_runs", 3), ("max_time_s", 0.05)), op_profile=True,
+    )
+    lines: list[str] = []
+    first = run_study(tmp_path / "study", plan=plan, targets=[TargetEntry("cpu")], log=lines.append)
+    assert any("training tcn on seq-digits" in line for line in lines)
+    assert first.report.html.is_file() and first.report.markdown.is_file()
+    dataset = load_dataset(first.db)
+    labels = sorted({(r.spec.model_label, r.spec.runner, r.spec.time, r.spec.chunk) for r in dataset.rows})
+    assert labels == [
+        ("tcn-seq-digits", "ort", 16, None), ("tcn-seq-digits", "ort", 64, None), ("tcn-seq-digits", "torch-eager", 64, None),
+        ("tcn-seq-digits-int8-dynamic", "ort", 16, None), ("tcn-seq-digits-int8-dynamic", "ort", 64, None),
+        ("tcn-seq-digits-streaming", "ort", 4, 4),
+    ]
+    assert all(r.status == "ok" for r in dataset.rows), [(r.spec.describe(), r.message) for r in dataset.rows if not r.ok]
+    assert {a.precision for a in dataset.accuracy.values()} == {"fp32", "int8-dynamic"}
+    assert all(0.0 <= a.value <= 1.0 for a in dataset.accuracy.values())
+    assert all(r.op_shares for r in dataset.rows if r.spec.runner == "ort" and r.spec.chunk is None)
+    page = first.report.html.read_text()
+    assert "Accuracy vs latency" in page and "data:image/png;base64," in page
+
+    events = []
+    lines.clear()
+    second = run_study(tmp_path / "study", plan=plan, targets=[TargetEntry("cpu")], log=lines.append, progress=events.append)
+    assert any("reusing trained tcn" in line for line in lines)
+    assert any("reusing the export" in line for line in lines)
+    assert events and {e.state for e in events} == {"resumed"}
+    assert len(load_dataset(second.db).rows) == len(dataset.rows)
+    assert QUICK.time and QUICK.tasks[0].models == ("lstm", "gru", "tcn")
