@@ -17,7 +17,6 @@ import platform
 import re
 import shutil
 import tempfile
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,6 +511,3 @@ def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: s
     report_tmp.replace(out / REPORT_FILE)
     return result
 
-
-def new_token() -> str:
-    return uuid.uuid4().hex[:8]

@@ -43,27 +43,27 @@ class TrainSettings:
 
 TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
 
-# (model, task) -> settings that differ from TrainSettings' defaults. Tuned on 2 shared cores so
-# that the targets in docs/models.md are met within 2 minutes with margin.
+# Settings that differ from TrainSettings' defaults: per task, then per (model, task). Tuned on 2
+# shared cores so that the targets in docs/models.md are met within 2 minutes. The digits training
+# set is small (1257 sequences): input noise and weight decay close most of the val/test gap.
+_TASK_PRESETS: dict[str, dict[str, Any]] = {
+    "seq-digits": {"lr": 1e-2, "batch_size": 32, "input_noise": 0.2, "weight_decay": 1e-4, "epochs": 60},
+    "digits": {"lr": 3e-3, "batch_size": 32, "input_noise": 0.1, "epochs": 40},
+    "adding": {"lr": 3e-3, "batch_size": 64, "epochs": 50},
+    "fashion-mnist": {"lr": 3e-3, "batch_size": 128, "epochs": 10},
+}
 _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("lstm", "seq-digits"): {"lr": 1e-2, "batch_size": 32, "epochs": 80},
-    ("gru", "seq-digits"): {"lr": 1e-2, "batch_size": 32, "epochs": 80},
-    ("rnn", "seq-digits"): {"lr": 2e-3, "batch_size": 32, "epochs": 80},
-    ("bilstm", "seq-digits"): {"lr": 1e-2, "batch_size": 32, "epochs": 80},
-    ("tcn", "seq-digits"): {"lr": 3e-3, "batch_size": 32, "epochs": 80},
-    ("cnn1d", "seq-digits"): {"lr": 3e-3, "batch_size": 32, "epochs": 80},
-    ("crnn", "seq-digits"): {"lr": 5e-3, "batch_size": 32, "epochs": 80},
-    ("cnn2d", "digits"): {"lr": 3e-3, "batch_size": 32, "epochs": 40},
-    ("gru", "adding"): {"lr": 3e-3, "batch_size": 64, "epochs": 50},
-    ("lstm", "adding"): {"lr": 3e-3, "batch_size": 64, "epochs": 50},
-    ("rnn", "adding"): {"lr": 1e-3, "batch_size": 64, "epochs": 50},
-    ("tcn", "adding"): {"lr": 3e-3, "batch_size": 64, "epochs": 50},
+    ("rnn", "seq-digits"): {"lr": 2e-3},
+    ("tcn", "seq-digits"): {"lr": 3e-3, "input_noise": 0.0, "weight_decay": 0.0},
+    ("cnn1d", "seq-digits"): {"lr": 3e-3},
+    ("crnn", "seq-digits"): {"lr": 5e-3},
+    ("rnn", "adding"): {"lr": 1e-3},
 }
 
 
 def train_settings(model: str, task: str, **changes: Any) -> TrainSettings:
     """The preset settings for ``model`` on ``task`` with ``changes`` applied (validated)."""
-    base = {**TrainSettings().__dict__, **_PRESETS.get((model, task), {})}
+    base = {**TrainSettings().__dict__, **_TASK_PRESETS.get(task, {}), **_PRESETS.get((model, task), {})}
     for key, value in changes.items():
         if key not in base:
             raise UsageError(f"unknown training setting {key!r}; valid: {', '.join(TRAIN_KEYS)}")

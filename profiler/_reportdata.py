@@ -164,12 +164,6 @@ class Dataset:
 
 # -- loading from a results database ---------------------------------------------------------------
 
-ACCURACY_TABLE = """CREATE TABLE IF NOT EXISTS accuracy (
-    model_sha256 TEXT PRIMARY KEY,
-    data TEXT NOT NULL
-)"""
-
-
 def row_from_result(result: Any) -> Row:
     """Flatten a store `Result` into a report `Row`."""
     spec = result.spec
@@ -198,43 +192,23 @@ def load_dataset(db: str | Path, *, environment: str | None = None) -> Dataset:
     with ResultStore(db, readonly=True) as store:
         results = store.results(environment=environment)
         environments = {key: env.to_dict() for key, env in store.environments().items()}
-    return Dataset(rows=[row_from_result(r) for r in results], accuracy=load_accuracy(db), environments=environments, source=str(db))
+        accuracy = {sha: Accuracy.from_dict(data) for sha, data in store.accuracies().items()}
+    return Dataset(rows=[row_from_result(r) for r in results], accuracy=accuracy, environments=environments, source=str(db))
 
 
 def record_accuracy(db: str | Path, accuracies: Iterable[Accuracy]) -> None:
-    """Store accuracies in the results database's ``accuracy`` table (created if needed), keyed by
-    the model file's sha256, so a report finds them next to the latency of the same file."""
-    import json
-    import sqlite3
+    """Store accuracies in the results database, keyed by the model file's sha256, so a report
+    finds them next to the latency of the same file."""
+    from ortkit.profiler._store import ResultStore
 
-    from ortkit.profiler._store import ResultStore, StoreError
-
-    ResultStore(db).close()  # creates or validates the file first: never write into a foreign database
-    try:
-        with sqlite3.connect(str(db), timeout=30) as conn:
-            conn.execute(ACCURACY_TABLE)
-            conn.executemany("INSERT OR REPLACE INTO accuracy VALUES (?, ?)",
-                             [(a.model_sha256, json.dumps(a.to_dict())) for a in accuracies])
-        conn.close()
-    except sqlite3.Error as error:
-        raise StoreError(f"cannot record accuracy in {db}: {error}") from None
+    with ResultStore(db) as store:
+        for accuracy in accuracies:
+            store.put_accuracy(accuracy.model_sha256, accuracy.to_dict())
 
 
 def load_accuracy(db: str | Path) -> dict[str, Accuracy]:
     """The accuracies stored in ``db`` (empty when it has none)."""
-    import json
-    import sqlite3
+    from ortkit.profiler._store import ResultStore
 
-    try:
-        conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = conn.execute("SELECT data FROM accuracy").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return {}
-    out = {}
-    for (data,) in rows:
-        accuracy = Accuracy.from_dict(json.loads(data))
-        out[accuracy.model_sha256] = accuracy
-    return out
+    with ResultStore(db, readonly=True) as store:
+        return {sha: Accuracy.from_dict(data) for sha, data in store.accuracies().items()}

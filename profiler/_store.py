@@ -34,6 +34,8 @@ DONE_STATUSES = ("ok", "skipped", "unavailable")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Task accuracy of a model file (keyed by its sha256), measured once and shown beside its latency.
+CREATE TABLE IF NOT EXISTS accuracy (model_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS environments (
     key TEXT PRIMARY KEY,
     data TEXT NOT NULL,
@@ -300,7 +302,24 @@ class ResultStore:
         except sqlite3.OperationalError as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
+    def put_accuracy(self, model_sha256: str, data: dict[str, Any]) -> None:
+        """Store (or replace) the task accuracy of one model file and commit at once."""
+        if not self.writable:
+            raise StoreError(f"results database {self.path} is read-only; cannot record accuracy")
+        try:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO accuracy VALUES (?, ?)", (model_sha256, json.dumps(data))
+                )
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"cannot write to results database {self.path}: {error}") from None
+
     # --- reading ----------------------------------------------------------------------------
+    def accuracies(self) -> dict[str, dict[str, Any]]:
+        """Task accuracies by model sha256 (empty when none were recorded)."""
+        rows = self._conn.execute("SELECT model_sha256, data FROM accuracy").fetchall()
+        return {sha: json.loads(data) for sha, data in rows}
+
     def environments(self) -> dict[str, Environment]:
         """Every environment that has results here, by key."""
         rows = self._conn.execute("SELECT key, data FROM environments ORDER BY first_seen").fetchall()

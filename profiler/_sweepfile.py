@@ -507,16 +507,8 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
             for call in calls:
                 # the baseline-only call repeats the ORT configurations at those lengths; with the same
                 # spec (op_profile included) they are found in the database, not measured again
-                summaries.append(_profile(profile, [source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
+                summaries.append(profile([source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
                                           op_profile=op_profile, force=force, budget=budget, timeout=timeout,
                                           tags=tuple(tags), progress=progress, **call, **extra))
     return summaries
 
-
-def _profile(profile: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if "ep_options" in kwargs:
-        import inspect
-
-        if "ep_options" not in inspect.signature(profile).parameters:
-            raise UsageError("provider options in [[targets]] need a profiler that accepts ep_options; remove options for now")
-    return profile(*args, **kwargs)
