@@ -516,6 +516,33 @@ ENV_FIELDS = ("cpu_model", "cpu_cores_logical", "memory_bytes", "os", "python", 
               "execution_providers", "torch", "gpus", "ortkit", "git_revision")
 
 
+def _placement_section(view: _View) -> Section:
+    section = Section(
+        "Where the nodes ran",
+        "Graph nodes per execution provider, as the onnxruntime session assigned them. A number is "
+        "labelled with an EP only when that EP ran the model; nodes it left to the CPU are shown here.",
+    )
+    rows = [r for r in view.rows(lambda r: r.spec.runner == "ort") if r.node_assignment]
+    table = []
+    for (where, label), group in sorted(_group(rows, lambda r: (view.where(r), r.label())).items()):
+        counts = dict(group[0].node_assignment)
+        total = sum(counts.values()) or 1
+        main = next((ep for ep in counts if ep != "CPUExecutionProvider"), "CPUExecutionProvider")
+        fallback = counts.get("CPUExecutionProvider", 0) if main != "CPUExecutionProvider" else 0
+        table.append((where, label, ", ".join(f"{ep} {n}" for ep, n in sorted(counts.items())), f"{fallback / total:.0%}"))
+        if fallback:
+            section.findings.append(
+                f"On {where}, {label} ran {counts.get(main, 0)} of {total} nodes on {main}; {fallback} fell back to the CPU EP."
+            )
+    if table:
+        section.tables.append(Table(("target", "model", "nodes per EP", "CPU fallback"), tuple(table)))
+        if not section.findings:
+            section.findings.append("Every measured model ran all of its nodes on the EP it is labelled with.")
+    else:
+        section.notes.append("No configuration recorded its node assignment.")
+    return section
+
+
 def _environment_section(view: _View) -> Section:
     section = Section("Environment", "The machine and software stack every number above was measured on.")
     used = sorted({row.environment_key for row in view.dataset.rows})
@@ -575,7 +602,7 @@ def _one_line(message: str | None) -> str:
 
 
 SECTIONS = (_crossover_section, _latency_section, _throughput_section, _streaming_section, _memory_section, _pareto_section,
-            _precision_section, _torch_section, _ops_section, _problems_section, _environment_section)
+            _precision_section, _torch_section, _ops_section, _placement_section, _problems_section, _environment_section)
 
 
 def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deployment trade-offs", *, figures: bool = True) -> Report:

@@ -66,6 +66,7 @@ class Row:
     session_ms: float | None = None
     first_run_ms: float | None = None
     op_shares: tuple[tuple[str, float], ...] = ()
+    node_assignment: tuple[tuple[str, int], ...] = ()
     extra: tuple[tuple[str, Any], ...] = field(default=())
 
     @property
@@ -178,6 +179,7 @@ def row_from_result(result: Any) -> Row:
         message=result.message, family=tags.get("family") or family_of(spec.zoo_name), task=tags.get("task"),
         peak_rss_bytes=metrics.peak_rss_bytes, rss_growth_bytes=metrics.rss_growth_bytes,
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
+        node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),
     )
 
 

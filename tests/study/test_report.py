@@ -133,3 +133,18 @@ def test_unwritable_output_is_a_clear_error(synthetic: Dataset, tmp_path: Path) 
     blocker.write_text("x")
     with pytest.raises(OrtkitError, match="cannot write the report"):
         write_report(synthetic, blocker / "out")
+
+
+def test_cpu_fallback_is_shown_per_target(tmp_path: Path, synth) -> None:
+    results = [
+        synth.make_result("lstm", 1, 64, ep="openvino", node_assignment=(("OpenVINOExecutionProvider", 7), ("CPUExecutionProvider", 3))),
+        synth.make_result("tcn", 1, 64, ep="openvino", node_assignment=(("OpenVINOExecutionProvider", 12),)),
+        synth.make_result("gru", 1, 64, node_assignment=(("CPUExecutionProvider", 9),)),
+    ]
+    dataset = load_dataset(synth.build_db(tmp_path / "r.db", results, accuracy=False))
+    section = next(s for s in build_report(dataset, figures=False).sections if s.title == "Where the nodes ran")
+    assert section.findings == [
+        "On openvino, lstm ran 7 of 10 nodes on OpenVINOExecutionProvider; 3 fell back to the CPU EP."
+    ]
+    fallback = {(row[0], row[1]): row[3] for row in section.tables[0].rows}
+    assert fallback == {("openvino", "lstm"): "30%", ("openvino", "tcn"): "0%", ("cpu", "gru"): "0%"}
