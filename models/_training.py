@@ -49,7 +49,7 @@ TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
 _TASK_PRESETS: dict[str, dict[str, Any]] = {
     "seq-digits": {"lr": 1e-2, "batch_size": 32, "input_noise": 0.2, "weight_decay": 1e-4, "epochs": 60},
     "digits": {"lr": 3e-3, "batch_size": 32, "input_noise": 0.1, "epochs": 40},
-    "adding": {"lr": 3e-3, "batch_size": 64, "epochs": 50},
+    "adding": {"lr": 1e-2, "batch_size": 32, "epochs": 50},
     "fashion-mnist": {"lr": 3e-3, "batch_size": 128, "epochs": 10},
 }
 _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -57,7 +57,7 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("tcn", "seq-digits"): {"lr": 3e-3, "input_noise": 0.0, "weight_decay": 0.0},
     ("cnn1d", "seq-digits"): {"lr": 3e-3},
     ("crnn", "seq-digits"): {"lr": 5e-3},
-    ("rnn", "adding"): {"lr": 1e-3},
+    ("tcn", "adding"): {"lr": 3e-3, "batch_size": 64},
 }
 
 

@@ -138,7 +138,7 @@ def rnn(*, input_size: int = 1, num_outputs: int = 10, hidden_size: int = 128, n
 
 @register_model(
     "lstm", family="rnn", causal=True, default_task="seq-digits",
-    presets=_with(_RNN_PRESETS, seq_digits={"hidden_size": 64}, adding={"hidden_size": 53},
+    presets=_with(_RNN_PRESETS, seq_digits={"hidden_size": 64}, adding={"hidden_size": 53, "chrono": 200},
                   fashion_mnist={"hidden_size": 64}),
     recurrent_layers=lambda hp: hp["num_layers"],
     description="LSTM, stacked, linear head on the last step",
@@ -151,7 +151,7 @@ def lstm(*, input_size: int = 1, num_outputs: int = 10, hidden_size: int = 64, n
 
 @register_model(
     "gru", family="rnn", causal=True, default_task="seq-digits",
-    presets=_with(_RNN_PRESETS, seq_digits={"hidden_size": 74}, adding={"hidden_size": 62},
+    presets=_with(_RNN_PRESETS, seq_digits={"hidden_size": 74}, adding={"hidden_size": 62, "chrono": 200},
                   fashion_mnist={"hidden_size": 74}),
     recurrent_layers=lambda hp: hp["num_layers"],
     description="GRU, stacked, linear head on the last step",

@@ -48,3 +48,14 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+def test_importing_ortkit_without_onnxruntime_names_the_extras() -> None:
+    # sys.modules[name] = None makes the module unimportable, as if no distribution were installed.
+    code = "import sys\nsys.modules['onnxruntime'] = None\nimport ortkit\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: ortkit needs one onnxruntime distribution")
+    for extra in ("ortkit[cpu]", "ortkit[gpu]", "ortkit[openvino]"):
+        assert extra in last
