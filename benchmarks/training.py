@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import platform
 import sys
 
@@ -32,13 +33,23 @@ TARGETS = [
 LIMIT_SECONDS = 120.0
 
 
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="*", help="fnmatch pattern on MODEL/TASK")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    console = Console()
-    table = Table(title=f"training targets ({platform.processor() or platform.machine()}, seed {args.seed})")
+    console = Console(width=120)
+    table = Table(title=f"training targets ({cpu_name()}, {os.cpu_count()} cores, seed {args.seed})")
     for col in ("model", "task", "params", "metric", "target", "epochs", "seconds", "result"):
         table.add_column(col)
     failures = 0
@@ -56,10 +67,10 @@ def main() -> int:
         else:
             verdict = "fails as expected" if not met else "[yellow]passes (unexpected)[/yellow]"
         target = f"{r.metric_name} {'>=' if sense == 'min' else '<='} {threshold}"
-        table.add_row(model, task, str(r.spec.parameters), f"{r.metric:.4f}", target, str(r.epochs),
+        table.add_row(model, task, str(r.spec.parameters), f"{r.metric:.4g}", target, str(r.epochs),
                       f"{r.training_seconds:.1f}", verdict)
-        console.print(f"{model}/{task}: {r.metric_name}={r.metric:.4f} in {r.training_seconds:.1f}s "
-                      f"({r.epochs} epochs, best val {r.val_metric:.4f})")
+        console.print(f"{model}/{task}: {r.metric_name}={r.metric:.4g} in {r.training_seconds:.1f}s "
+                      f"({r.epochs} epochs, best val {r.val_metric:.4g})")
     console.print(table)
     return 1 if failures else 0
 

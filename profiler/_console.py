@@ -19,6 +19,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[SweepEvent], None]]
         yield lambda event: None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
@@ -30,12 +31,12 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[SweepEvent], None]]
             if not task:
                 task.append(bar.add_task("profiling", total=event.total))
             if event.state == "start":
-                bar.update(task[0], description=f"[cyan]{event.spec.describe()}")
+                bar.update(task[0], description=f"[cyan]{escape(event.spec.describe())}")
                 return
             bar.advance(task[0])
             result = event.result
             if result is not None and result.status == "failed" and event.state == "done":
-                bar.console.print(f"[yellow]{result.status}[/yellow] {event.spec.describe()}: {result.message}")
+                bar.console.print(f"[yellow]{result.status}[/yellow] {escape(event.spec.describe())}: {escape(result.message or '')}")
 
         yield callback
 
@@ -58,12 +59,13 @@ def _rate(value: float | None) -> str:
 def print_summary(summary: SweepSummary, file: Any = None) -> None:
     """The results table (one row per configuration; unstable figures marked, failures explained)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=file or sys.stdout)
     if not console.is_terminal:
         console.width = 200  # a log file or pipe: never truncate figures to 80 columns
-    table = Table(title=f"ortkit profile: {summary.db}", show_lines=False)
+    table = Table(title=escape(f"ortkit profile: {summary.db}"), show_lines=False)
     for name in ("model", "runner/EP", "batch", "time", "thr", "conc", "status", "p50 ms", "95% CI ms", "p99 ms", "CV", "samples/s", "steps/s", "GFLOP/s", "peak RSS"):
         table.add_column(name, justify="right" if name not in ("model", "runner/EP", "status") else "left")
     for result in summary.results:
@@ -71,13 +73,13 @@ def print_summary(summary: SweepSummary, file: Any = None) -> None:
         where = spec.ep if spec.runner == "ort" else f"{spec.runner}/{spec.ep}"
         if stats is None:
             status = f"[red]{result.status}[/red]" if result.status == "failed" else f"[yellow]{result.status}[/yellow]"
-            table.add_row(spec.model_label, where, str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"),
+            table.add_row(escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"),
                           str(spec.concurrency), status, *["-"] * 8)
             continue
         status = "[yellow]unstable[/yellow]" if stats.unstable else "ok"
         conc = m.concurrency_throughput_samples_s if spec.concurrency > 1 else m.throughput_samples_s
         table.add_row(
-            spec.model_label, where, str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"), str(spec.concurrency),
+            escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"), str(spec.concurrency),
             status, _ms(stats.p50), f"{_ms(stats.ci_low)}-{_ms(stats.ci_high)}", _ms(stats.p99), f"{stats.cv:.1%}",
             _rate(conc), _rate(m.throughput_timesteps_s if spec.concurrency == 1 else m.concurrency_throughput_timesteps_s),
             f"{m.gflops_s:.2f}" if m.gflops_s else "-",
@@ -93,11 +95,11 @@ def print_summary(summary: SweepSummary, file: Any = None) -> None:
             reasons.setdefault((result.status, result.message or "no message"), []).append(result.spec.describe())
     for (status, message), labels in reasons.items():
         more = f" (+{len(labels) - 1} more)" if len(labels) > 1 else ""
-        console.print(f"  {status}: {labels[0]}{more}: {message}", soft_wrap=True)
+        console.print(escape(f"  {status}: {labels[0]}{more}: {message}"), soft_wrap=True)
     for note in summary.notes:
-        console.print(f"  note: {note}")
+        console.print(escape(f"  note: {note}"))
     if summary.other_environments:
-        console.print(f"  note: {summary.db} also holds results of {len(summary.other_environments)} other environment(s); they are kept apart")
+        console.print(escape(f"  note: {summary.db} also holds results of {len(summary.other_environments)} other environment(s); they are kept apart"))
 
 
 def summary_json(summary: SweepSummary) -> str:

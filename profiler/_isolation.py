@@ -66,6 +66,7 @@ def run_isolated(request: dict[str, Any], *, python: str | None = None, timeout:
                 proc = subprocess.Popen(
                     [exe, "-m", WORKER_MODULE, "--spec", str(spec_file), "--out", str(out_file)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                    env={**os.environ, "ORTKIT_WORKER_PARENT": str(os.getpid())},
                 )
             except OSError as error:
                 raise TargetError(f"cannot start the worker interpreter {exe}: {error.strerror or error}") from None

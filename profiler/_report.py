@@ -584,6 +584,10 @@ def _problems_section(view: _View) -> Section:
         section.tables.append(Table(("skipped configuration", "reason"), tuple((_describe(view, r), _one_line(r.message)) for r in skipped)))
     if failed:
         section.tables.append(Table(("failed configuration", "error"), tuple((_describe(view, r), _one_line(r.message)) for r in failed)))
+    if view.dataset.damaged:
+        section.findings.append(f"{len(view.dataset.damaged)} stored row(s) could not be read back (the database was edited or "
+                                "damaged) and are left out; a sweep over the same grid measures them again.")
+        section.tables.append(Table(("unreadable row (key)", "why"), tuple((key, _one_line(why)) for key, why in view.dataset.damaged)))
     return section
 
 
@@ -700,6 +704,27 @@ def render_html(report: Report) -> str:
             out.append("</tbody></table>")
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
+
+
+def report_database(db: str | Path, out_dir: str | Path, *, environment: str | None = None) -> ReportPaths:
+    """`ortkit report`: read the results database ``db`` (read-only) and write its report.
+
+    Args:
+        environment: only the results of this environment (a key or a unique key prefix).
+
+    Raises:
+        StoreError: the database is missing, foreign, of a newer schema, or holds no results.
+        OrtkitError: the report cannot be written.
+    """
+    from ortkit.profiler._reportdata import load_dataset
+    from ortkit.profiler._store import StoreError
+
+    dataset = load_dataset(db, environment=environment)
+    if not dataset.rows:
+        what = f" of environment {environment}" if environment else ""
+        damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""
+        raise StoreError(f"{db} holds no results{what}{damaged}: measure something first (ortkit profile, ortkit sweep or ortkit study)")
+    return write_report(dataset, out_dir)
 
 
 def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report") -> ReportPaths:

@@ -83,7 +83,7 @@ class Row:
 
     @property
     def unstable(self) -> bool:
-        return self.ok and len(self.samples_ms) > 1 and self.stats.unstable
+        return self.ok and self.stats.unstable
 
     @property
     def base(self) -> str:
@@ -148,6 +148,8 @@ class Dataset:
     accuracy: dict[str, Accuracy] = field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""
+    #: stored rows that could not be read back (edited or damaged file): (key, reason)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok_rows(self) -> list[Row]:
@@ -189,13 +191,27 @@ def load_dataset(db: str | Path, *, environment: str | None = None) -> Dataset:
     Raises:
         StoreError: the file is missing, not an ortkit database, or of a newer schema.
     """
-    from ortkit.profiler._store import ResultStore
+    from ortkit.profiler._store import ResultStore, StoreError
 
     with ResultStore(db, readonly=True) as store:
-        results = store.results(environment=environment)
         environments = {key: env.to_dict() for key, env in store.environments().items()}
-        accuracy = {sha: Accuracy.from_dict(data) for sha, data in store.accuracies().items()}
-    return Dataset(rows=[row_from_result(r) for r in results], accuracy=accuracy, environments=environments, source=str(db))
+        if environment is not None and environment not in environments:
+            # a key prefix, as `ortkit env` and the report print it
+            matches = [key for key in environments if key.startswith(environment)]
+            if len(matches) != 1:
+                raise StoreError(f"{db}: environment {environment!r} matches {len(matches)} of its environments "
+                                 f"({', '.join(environments) or 'none'})")
+            environment = matches[0]
+        results = store.results(environment=environment)
+        damaged = list(store.damaged)
+        accuracy = {}
+        for sha, data in store.accuracies().items():
+            try:
+                accuracy[sha] = Accuracy.from_dict(data)
+            except (TypeError, ValueError):
+                continue  # a damaged accuracy entry: that file simply has no accuracy
+    return Dataset(rows=[row_from_result(r) for r in results], accuracy=accuracy, environments=environments, source=str(db),
+                   damaged=damaged)
 
 
 def record_accuracy(db: str | Path, accuracies: Iterable[Accuracy]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from ortkit._errors import UsageError
 __all__ = ["ProfileSpec", "Budget", "RUNNERS", "file_sha256"]
 
 RUNNERS = ("ort", "torch-eager", "torch-compile")
+# Largest batch, time, thread, chunk or client count a spec takes (SQLite stores 64-bit integers;
+# anything near this is a typo, and a too-large but representable shape fails in its worker).
+MAX_AXIS = 2**31 - 1
+# Spec fields that change what is recorded, not what is measured: they are left out of the identity.
+NOT_IDENTITY = {"op_profile": False}
 
 
 def _freeze(value: Any) -> Any:
@@ -56,10 +62,18 @@ class Budget:
     concurrency_time_s: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("warmup_runs", "min_runs", "max_runs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"budget: {name} must be an integer, got {value!r}")
+        for name in ("warmup_time_s", "max_time_s", "target_rel_ci", "concurrency_time_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise UsageError(f"budget: {name} must be a finite number >= 0, got {value!r}")
         if self.min_runs < 1 or self.max_runs < self.min_runs:
             raise UsageError(f"budget: need 1 <= min_runs <= max_runs, got {self.min_runs} and {self.max_runs}")
-        if self.max_time_s <= 0 or self.target_rel_ci <= 0 or self.warmup_runs < 0:
-            raise UsageError("budget: max_time_s and target_rel_ci must be > 0 and warmup_runs >= 0")
+        if self.max_time_s <= 0 or self.target_rel_ci <= 0 or self.concurrency_time_s <= 0 or self.warmup_runs < 0:
+            raise UsageError("budget: max_time_s, target_rel_ci and concurrency_time_s must be > 0 and warmup_runs >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +104,8 @@ class ProfileSpec:
         runner: ``"ort"``, ``"torch-eager"`` or ``"torch-compile"``.
         zoo_name: the zoo model the file was exported from (needed by the torch runners).
         zoo_overrides: hyperparameter overrides for `ortkit.models.create_model`.
-        op_profile: also run onnxruntime's profiler and record per-op-type time shares.
+        op_profile: also run onnxruntime's profiler and record per-op-type time shares (not part
+            of the identity: see `identity`).
     """
 
     model: str
@@ -115,6 +130,20 @@ class ProfileSpec:
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
             raise UsageError(f"unknown runner {self.runner!r}; expected one of {', '.join(RUNNERS)}")
+        for name in ("model", "model_sha256", "model_label", "ep", "precision", "optimization"):
+            if not isinstance(getattr(self, name), str):
+                raise UsageError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("ep_options", "ep_library", "zoo_overrides", "tags"):
+            if not all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in getattr(self, name)):
+                raise UsageError(f"{name} must be (name, value) pairs, got {getattr(self, name)!r}")
+        for name in ("batch", "time", "threads", "chunk", "concurrency"):
+            value = getattr(self, name)
+            if value is None and name in ("time", "threads", "chunk"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{name} must be an integer, got {value!r}")
+            if value > MAX_AXIS:
+                raise UsageError(f"{name} {value} is too large (at most {MAX_AXIS})")
         if self.batch < 1:
             raise UsageError(f"batch must be >= 1, got {self.batch}")
         if self.time is not None and self.time < 1:
@@ -141,12 +170,21 @@ class ProfileSpec:
         values["zoo_overrides"] = tuple((str(k), _freeze(v)) for k, v in values.get("zoo_overrides") or ())
         return cls(**values)
 
-    @property
-    def spec_hash(self) -> str:
-        """A hash of the configuration alone. The model's path is left out (its sha256 stands
-        for it), so moving a file does not make a measured configuration new."""
+    def identity(self) -> dict[str, Any]:
+        """What makes two specs the same configuration: everything but the model's path (its
+        sha256 stands for it, so moving a file does not make a measured configuration new) and
+        ``op_profile`` (onnxruntime's profiler runs on a second session after the timing, so the
+        latency is the same with or without it: one configuration, one latency row)."""
         identity = self.to_dict()
         identity.pop("model")
+        # Fixed values rather than removal keep the hashes of existing databases unchanged.
+        identity.update(NOT_IDENTITY)
+        return identity
+
+    @property
+    def spec_hash(self) -> str:
+        """A hash of `identity()`."""
+        identity = self.identity()
         blob = json.dumps(identity, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -12,10 +12,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["Stats", "median_ci", "UNSTABLE_THRESHOLD"]
+__all__ = ["Stats", "median_ci", "UNSTABLE_THRESHOLD", "MIN_STABLE_SAMPLES"]
 
 # A measurement whose CV or IQR/median exceeds this is flagged unstable (shown, never hidden).
 UNSTABLE_THRESHOLD = 0.10
+# Fewer samples than this say nothing about the spread (no 95% CI of the median exists below 6):
+# such a measurement (a call slower than the whole time budget, say) is flagged unstable too.
+MIN_STABLE_SAMPLES = 5
 
 
 def _log_binom_cdf_half(n: int) -> list[float]:
@@ -127,8 +130,9 @@ class Stats:
 
     @property
     def unstable(self) -> bool:
-        """True when the spread is too wide to trust the median as a single figure."""
-        return bool(self.cv > UNSTABLE_THRESHOLD or self.iqr_ratio > UNSTABLE_THRESHOLD)
+        """True when the spread is too wide to trust the median as a single figure, or when there
+        are too few samples (fewer than `MIN_STABLE_SAMPLES`) to know the spread at all."""
+        return bool(self.n < MIN_STABLE_SAMPLES or self.cv > UNSTABLE_THRESHOLD or self.iqr_ratio > UNSTABLE_THRESHOLD)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,7 +26,9 @@ from ortkit.profiler._stats import Stats
 
 __all__ = ["ResultStore", "Result", "Metrics", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID", "STATUSES", "DONE_STATUSES"]
 
-SCHEMA_VERSION = 1
+# 1: first version. 2: ``op_profile`` left out of the configuration's identity (result keys
+# recomputed; a configuration stored with and without an op profile becomes one row).
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6F72746B  # "ortk"
 STATUSES = ("ok", "failed", "skipped", "unavailable")
 # Statuses a resumed sweep does not redo. A failure (crash, hang, exception) is tried again.
@@ -158,6 +160,11 @@ class Result:
             raise ValueError(f"unknown result status {self.status!r}")
         if self.status == "ok" and not self.samples_ms:
             raise ValueError("an ok result needs samples")
+        for value in self.samples_ms:
+            # A latency is a finite, non-negative number of milliseconds; anything else is a bug or
+            # a damaged file, never a figure to summarise.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"invalid latency sample {value!r}")
 
     @property
     def key(self) -> str:
@@ -187,6 +194,59 @@ class Result:
         }
 
 
+def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
+    """Bring an older results database to `SCHEMA_VERSION`, in one transaction."""
+    try:
+        with conn:
+            if version < 2:
+                _rekey(conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
+
+
+def _rekey(conn: sqlite3.Connection) -> None:
+    """Recompute every row's key from its stored spec (schema 1 -> 2). Two rows that become one
+    configuration keep the one with an op profile, else the newer; damaged rows are left as they are."""
+    keep: dict[str, tuple[int, bool]] = {}
+    rows = conn.execute("SELECT rowid, env_key, spec, op_profile FROM results ORDER BY created_at, rowid").fetchall()
+    for rowid, env_key, spec_json, op_profile in rows:
+        try:
+            spec = ProfileSpec.from_dict(json.loads(spec_json))
+        except (TypeError, ValueError, KeyError, AttributeError, OrtkitError):
+            continue
+        key, has_profile = spec.key(str(env_key)), op_profile is not None
+        if key in keep:
+            other, other_has_profile = keep[key]
+            loser = rowid if other_has_profile and not has_profile else other
+            conn.execute("DELETE FROM results WHERE rowid = ?", (loser,))
+            if loser == rowid:
+                continue
+        conn.execute("DELETE FROM results WHERE key = ? AND rowid != ?", (key, rowid))
+        conn.execute("UPDATE results SET key = ?, spec_hash = ? WHERE rowid = ?", (key, spec.spec_hash, rowid))
+        keep[key] = (rowid, has_profile)
+
+
+def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment]) -> Result:
+    """One ``results`` row as a `Result`; raises (TypeError, ValueError, KeyError...) when the row
+    is not what ortkit wrote."""
+    _key, env_key, status, message, spec, budget, metrics, op_profile, samples, created = row
+    if env_key not in environments:
+        raise KeyError(f"environment {env_key!r} is missing")
+    samples_list = json.loads(samples)
+    metrics_dict = json.loads(metrics)
+    op = json.loads(op_profile) if op_profile else None
+    if not isinstance(samples_list, list) or not isinstance(metrics_dict, dict) or (op is not None and not isinstance(op, dict)):
+        raise ValueError("samples, metrics or op_profile of the wrong type")
+    if message is not None and not isinstance(message, str):
+        raise ValueError("message is not text")
+    return Result(
+        spec=ProfileSpec.from_dict(json.loads(spec)), environment=environments[env_key], status=status,
+        samples_ms=tuple(samples_list), message=message, metrics=Metrics.from_dict(metrics_dict),
+        budget=Budget.from_dict(json.loads(budget)), op_profile=op, created_at=str(created),
+    )
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -211,6 +271,8 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.writable = not readonly
+        #: rows the last `results()` call could not read back: (key, reason)
+        self.damaged: list[tuple[str, str]] = []
         if readonly and not self.path.is_file():
             raise StoreError(f"results database {self.path} does not exist")
         self._conn = self._open()
@@ -259,7 +321,9 @@ class ResultStore:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
-        # Older schema versions would be migrated here, in order; version 1 is the first.
+        elif version < SCHEMA_VERSION and self.writable:
+            _migrate(conn, version, path)
+        # An older file opened read-only is read as it is: every version's rows load.
         return conn
 
     def close(self) -> None:
@@ -299,7 +363,7 @@ class ResultStore:
                         json.dumps(list(result.samples_ms)), result.created_at or _now(),
                     ),
                 )
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     def put_accuracy(self, model_sha256: str, data: dict[str, Any]) -> None:
@@ -311,23 +375,49 @@ class ResultStore:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO accuracy VALUES (?, ?)", (model_sha256, json.dumps(data))
                 )
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     # --- reading ----------------------------------------------------------------------------
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.DatabaseError as error:
+            # A file damaged past its header, or tables of another shape than this schema's.
+            raise StoreError(f"cannot read results database {self.path}: {error}") from None
+
     def accuracies(self) -> dict[str, dict[str, Any]]:
-        """Task accuracies by model sha256 (empty when none were recorded)."""
-        rows = self._conn.execute("SELECT model_sha256, data FROM accuracy").fetchall()
-        return {sha: json.loads(data) for sha, data in rows}
+        """Task accuracies by model sha256 (empty when none were recorded; damaged entries are
+        left out)."""
+        out = {}
+        for sha, data in self._query("SELECT model_sha256, data FROM accuracy"):
+            try:
+                value = json.loads(data)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(value, dict):
+                out[str(sha)] = value
+        return out
 
     def environments(self) -> dict[str, Environment]:
-        """Every environment that has results here, by key."""
-        rows = self._conn.execute("SELECT key, data FROM environments ORDER BY first_seen").fetchall()
-        return {key: Environment.from_dict(json.loads(data)) for key, data in rows}
+        """Every environment that has results here, by key (a damaged entry is left out, and so
+        are the results that point at it: see `damaged`)."""
+        out = {}
+        for key, data in self._query("SELECT key, data FROM environments ORDER BY first_seen"):
+            try:
+                out[key] = Environment.from_dict(json.loads(data))
+            except (TypeError, ValueError, AttributeError, KeyError):
+                continue
+        return out
 
     def done_keys(self, statuses: Sequence[str] = DONE_STATUSES) -> set[str]:
         marks = ",".join("?" * len(statuses))
-        return {row[0] for row in self._conn.execute(f"SELECT key FROM results WHERE status IN ({marks})", tuple(statuses))}
+        return {row[0] for row in self._query(f"SELECT key FROM results WHERE status IN ({marks})", statuses)}
+
+    def get(self, key: str) -> Result | None:
+        """The result stored under ``key``, or None when there is none (or it is damaged)."""
+        found = self.results(keys=[key])
+        return found[0] if found else None
 
     def results(
         self,
@@ -341,6 +431,10 @@ class ResultStore:
     ) -> list[Result]:
         """Stored results, oldest first, optionally filtered.
 
+        A row that cannot be read back as a valid result (edited or damaged file: bad JSON,
+        impossible values, an unknown environment) is left out and listed in `damaged` as
+        ``(key, reason)``; it is never turned into a number. A sweep measures it again.
+
         Args:
             environment: an environment key (see `environments()`); results of different
                 environments are different rows and should be compared, never pooled.
@@ -353,22 +447,25 @@ class ResultStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if keys is not None:
+            wanted = list(dict.fromkeys(keys))
+            if not wanted:
+                return []
+            where.append(f"key IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
         sql = "SELECT key, env_key, status, message, spec, budget, metrics, op_profile, samples_ms, created_at FROM results"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, rowid"
-        wanted = set(keys) if keys is not None else None
         environments = self.environments()
         out = []
-        for key, env_key, status_, message, spec, budget, metrics, op_profile, samples, created in self._conn.execute(sql, args):
-            if wanted is not None and key not in wanted:
-                continue
-            out.append(Result(
-                spec=ProfileSpec.from_dict(json.loads(spec)), environment=environments[env_key], status=status_,
-                samples_ms=tuple(json.loads(samples)), message=message, metrics=Metrics.from_dict(json.loads(metrics)),
-                budget=Budget.from_dict(json.loads(budget)), op_profile=json.loads(op_profile) if op_profile else None,
-                created_at=created,
-            ))
+        self.damaged = []
+        for row in self._query(sql, args):
+            try:
+                out.append(_result_from_row(row, environments))
+            except (TypeError, ValueError, KeyError, AttributeError, OrtkitError) as error:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                self.damaged.append((str(row[0]), f"{type(error).__name__}: {reason}"))
         return out
 
     def __len__(self) -> int:

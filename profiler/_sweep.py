@@ -9,6 +9,7 @@ hour of measuring.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,14 @@ from ortkit.profiler._environment import Environment
 from ortkit.profiler._isolation import run_isolated, worker_environment
 from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
 from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
-from ortkit.profiler._store import DONE_STATUSES, Metrics, Result, ResultStore
+from ortkit.profiler._store import DONE_STATUSES, STATUSES, Metrics, Result, ResultStore
 from ortkit.profiler._worker import EP_ALIASES, provider_name
 
 __all__ = ["profile", "plan", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
 
 DEFAULT_DB = "ortkit-results.db"
+#: exit status of `ortkit profile` / `ortkit sweep` when some configurations failed (all stored)
+FAILED_EXIT_CODE = 4
 BASELINES = {"torch": "torch-eager", "torch-eager": "torch-eager", "torch-compile": "torch-compile"}
 
 
@@ -226,13 +229,28 @@ def plan(
                                     ep=ep, ep_options=options.get(ep, ()), ep_library=libraries, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
                                     op_profile=op_profile, **common,  # type: ignore[arg-type]
                                 ))
+        if runners:
+            # The torch version is part of a baseline's identity: an 'unavailable' recorded where
+            # torch was absent, or numbers of torch 2.13, are not reused once torch changes.
+            baseline_common = dict(common, tags=(*common["tags"], ("torch", torch_version())))  # type: ignore[misc]
         for runner in runners:
             for device in devices:
                 for thread in threads:
                     for batch in batches:
                         for time in model_times:
-                            specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **common))  # type: ignore[arg-type]
+                            specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **baseline_common))  # type: ignore[arg-type]
     return specs, notes
+
+
+def torch_version() -> str:
+    """The torch version the baseline workers (this interpreter) would import, or ``"absent"``;
+    read from package metadata, so torch is not imported."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def worker_target(python: str | None, target: str | None) -> tuple[str | None, str, tuple[tuple[str, str], ...]]:
@@ -308,51 +326,63 @@ def profile(
     """
     if not models:
         raise UsageError("no model given")
-    store = ResultStore(db)
-    if not store.writable:
-        raise OrtkitError(f"results database {db} is read-only; choose another --db")
-    exports = Path(db).resolve().parent / "ortkit-exports"
-    sources = [m if isinstance(m, ModelSource) else resolve_model(m, exports) for m in models]
-    env_dict = worker_environment(python)
-    environment = Environment.from_dict(env_dict)
-    unavailable = _check_eps(eps, env_dict, plugins=list(ep_library or {}))
-    specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
-    local_env = environment
-    if any(s.runner != "ort" for s in specs) and python is not None:
-        local_env = Environment.from_dict(worker_environment(None))
+    for name, values in (("EP", eps), ("batch size", batches), ("time length", times), ("thread count", threads),
+                         ("concurrency", concurrency), ("chunk length", chunks)):
+        if not values:
+            raise UsageError(f"no {name} given: the grid would be empty")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    with ResultStore(db) as store:
+        if not store.writable:
+            raise OrtkitError(f"results database {db} is read-only; choose another --db")
+        exports = Path(db).resolve().parent / "ortkit-exports"
+        sources = [m if isinstance(m, ModelSource) else resolve_model(m, exports) for m in models]
+        env_dict = worker_environment(python)
+        environment = Environment.from_dict(env_dict)
+        unavailable = _check_eps(eps, env_dict, plugins=list(ep_library or {}))
+        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
+        local_env = environment
+        if any(s.runner != "ort" for s in specs) and python is not None:
+            local_env = Environment.from_dict(worker_environment(None))
 
-    summary = SweepSummary(db=str(db), environment=environment, notes=notes)
-    summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
-    done = set() if force else store.done_keys(DONE_STATUSES)
-    total = len(specs)
-    for index, spec in enumerate(specs):
-        env = environment if spec.runner == "ort" else local_env
-        key = spec.key(env.key)
-        if key in done:
-            previous = store.results(keys=[key])
-            if previous:
-                summary.results.append(previous[0])
+        summary = SweepSummary(db=str(db), environment=environment, notes=notes)
+        summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
+        total = len(specs)
+        for index, spec in enumerate(specs):
+            env = environment if spec.runner == "ort" else local_env
+            # Looked up now, not once before the loop: another sweep writing into the same database
+            # may have finished this configuration meanwhile.
+            previous = None if force else store.get(spec.key(env.key))
+            if previous is not None and _reusable(previous, spec):
+                summary.results.append(previous)
                 summary.resumed += 1
                 if progress:
-                    progress(SweepEvent(index, total, "resumed", spec, previous[0]))
+                    progress(SweepEvent(index, total, "resumed", spec, previous))
                 continue
-        if progress:
-            progress(SweepEvent(index, total, "start", spec))
-        if spec.runner == "ort" and unavailable.get(spec.ep):
-            result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
-        else:
-            payload = run_isolated(
-                {"spec": spec.to_dict(), "budget": budget.to_dict()},
-                python=python if spec.runner == "ort" else None, timeout=timeout,
-            )
-            result = _to_result(spec, env, budget, payload)
-        store.add(result)
-        summary.results.append(result)
-        summary.measured += 1
-        if progress:
-            progress(SweepEvent(index, total, "done", spec, result))
-    store.close()
-    return summary
+            if progress:
+                progress(SweepEvent(index, total, "start", spec))
+            if spec.runner == "ort" and unavailable.get(spec.ep):
+                result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
+            else:
+                payload = run_isolated(
+                    {"spec": spec.to_dict(), "budget": budget.to_dict()},
+                    python=python if spec.runner == "ort" else None, timeout=timeout,
+                )
+                result = _to_result(spec, env, budget, payload)
+            store.add(result)
+            summary.results.append(result)
+            summary.measured += 1
+            if progress:
+                progress(SweepEvent(index, total, "done", spec, result))
+        return summary
+
+
+def _reusable(previous: Result, spec: ProfileSpec) -> bool:
+    """Whether a stored result answers ``spec``: finished (failures are retried) and, when an op
+    profile is asked for, carrying one (a latency measured without it is measured again, with it)."""
+    if previous.status not in DONE_STATUSES:
+        return False
+    return not (spec.op_profile and previous.status == "ok" and previous.op_profile is None)
 
 
 def _to_result(spec: ProfileSpec, env: Environment, budget: Budget, payload: dict[str, Any]) -> Result:
@@ -362,9 +392,17 @@ def _to_result(spec: ProfileSpec, env: Environment, budget: Budget, payload: dic
             metrics[name] = payload[name]
     metrics["warmup_ms"] = payload.get("warmup_ms") or ()
     status = payload.get("status", "failed")
-    samples = tuple(float(x) for x in payload.get("samples_ms") or ())
+    if status not in STATUSES:
+        status, payload["error"] = "failed", f"worker reported an unknown status {status!r}"
+    try:
+        samples = tuple(float(x) for x in payload.get("samples_ms") or ())
+    except (TypeError, ValueError):
+        samples = ()
     if status == "ok" and not samples:
         status, payload["error"] = "failed", "worker reported success without samples"
+    if status == "ok" and not all(math.isfinite(x) and x >= 0 for x in samples):
+        # A clock that went backwards or a broken timer: never store it as a latency.
+        status, payload["error"] = "failed", "worker reported non-finite or negative latencies"
     return Result(
         spec=spec, environment=env, status=status, samples_ms=samples if status == "ok" else (),
         message=payload.get("error"), metrics=Metrics.from_dict(metrics), budget=budget,

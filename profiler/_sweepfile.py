@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ortkit._errors import UsageError
+from ortkit.profiler._spec import MAX_AXIS
 
 __all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "load_sweep", "parse_sweep", "run_sweep", "SweepRun",
            "PRECISIONS", "export_variants", "ModelFile"]
@@ -195,6 +197,8 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
         raise fail("grid", "expected a table")
     _unknown(grid_data, {"batch", "time", "threads", "precision", "chunk", "concurrency", "baseline", "baseline_time"}, "grid", fail)
     precision = tuple(_strings(grid_data.get("precision", ["fp32"]), "grid.precision", fail))
+    if not precision:
+        raise fail("grid.precision", "expected at least one of " + ", ".join(PRECISIONS))
     for p in precision:
         if p not in PRECISIONS:
             raise fail("grid.precision", f"unknown precision {p!r}; use {', '.join(PRECISIONS)}")
@@ -221,7 +225,7 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
     for name in BUDGET_KEYS:
         if name in measure:
             value = measure[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise fail(f"measure.{name}", f"expected a non-negative number, got {value!r}")
             budget[name] = value
     try:
@@ -231,7 +235,7 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
     except UsageError as error:
         raise fail("measure", str(error).removeprefix("budget: ")) from None
     timeout = measure.get("timeout_s", 600.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise fail("measure.timeout_s", f"expected a positive number of seconds, got {timeout!r}")
     op_profile = measure.get("op_profile", False)
     if not isinstance(op_profile, bool):
@@ -275,6 +279,8 @@ def _ints(value: Any, key: str, fail: Callable[[str, str], SweepFileError], allo
     if (not isinstance(value, list) or (not value and not allow_empty)
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
         raise fail(key, f"expected a list of integers >= 1, got {value!r}")
+    if any(v > MAX_AXIS for v in value):
+        raise fail(key, f"{max(value)} is too large (at most {MAX_AXIS})")
     return sorted(set(value))
 
 
@@ -285,7 +291,7 @@ def _threads(value: Any, fail: Callable[[str, str], SweepFileError]) -> list[int
     for v in value:
         if v == "default":
             out.append(None)
-        elif isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+        elif isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_AXIS:
             out.append(v)
         else:
             raise fail("grid.threads", f"expected integers >= 1 or \"default\", got {v!r}")
@@ -442,8 +448,19 @@ def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, rep
     """
     from ortkit.profiler._spec import Budget
 
+    from ortkit.profiler._store import ResultStore, StoreError
+
     db_path = Path(db) if db is not None else sweep.db or sweep.path.with_suffix(".db")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the folder of results database {db_path}: {error.strerror or error}") from None
+    # Everything that can fail without measuring fails now, not after minutes of exporting: the
+    # database (foreign, newer, unwritable) and each target's interpreter and EP name.
+    with ResultStore(db_path) as store:
+        if not store.writable:
+            raise StoreError(f"results database {db_path} is read-only; choose another --db")
+    check_targets(sweep.targets)
     exports = db_path.parent / "ortkit-exports"
     files: list[ModelFile] = []
     for entry in sweep.models:
@@ -461,6 +478,29 @@ def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, rep
 
         run.report = write_report(load_dataset(db_path), out)
     return run
+
+
+def check_targets(targets: Sequence[TargetEntry]) -> None:
+    """Resolve every target's interpreter and check its EP name there.
+
+    Raises:
+        TargetError: a named target is unknown or its interpreter cannot run ortkit's worker.
+        UsageError: an EP name that no onnxruntime knows (an EP that this build lacks is not an
+            error: its configurations are recorded as skipped, with the reason).
+    """
+    from ortkit.profiler._isolation import worker_environment
+    from ortkit.profiler._sweep import _check_eps
+
+    environments: dict[str | None, dict[str, Any]] = {}
+    for target in targets:
+        python = target.python
+        if target.target is not None:
+            from ortkit.profiler._targets import resolve
+
+            python = resolve(target.target).python
+        if python not in environments:
+            environments[python] = worker_environment(python)
+        _check_eps([target.ep], environments[python])
 
 
 def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], grid: Grid, *, db: Path, budget: Any, timeout: float = 600.0,

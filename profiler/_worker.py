@@ -33,6 +33,9 @@ from ortkit.profiler._engine import measure
 from ortkit.profiler._shapes import concrete_shapes, make_feeds, model_signature, model_size_bytes, streaming_states
 from ortkit.profiler._spec import Budget, ProfileSpec
 
+# Set by `_isolation.run_isolated` (to its pid): this process is a worker that should die with it.
+PARENT_ENV = "ORTKIT_WORKER_PARENT"
+
 # Short EP names -> onnxruntime provider names (the names Runtime's `providers` reports).
 EP_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -75,12 +78,39 @@ def rss_bytes() -> int | None:
 
 
 def peak_rss_bytes() -> int | None:
+    """Peak resident memory of THIS process.
+
+    On Linux ``getrusage().ru_maxrss`` is carried over from the parent across fork and exec: a
+    worker started by a CLI that has torch loaded would report the CLI's 350 MiB as its own peak.
+    ``VmHWM`` (the high-water mark of this process's own address space) has no such inheritance.
+    """
     try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if sys.platform != "darwin":
+        return None  # ru_maxrss would be the parent's peak, not this worker's
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this worker when the ortkit process that started it dies (e.g. SIGKILL
+    mid-sweep), so a hung worker is never left running on its own. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux") or not os.environ.get(PARENT_ENV):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
 
 
 def gpu_memory_bytes() -> int | None:
@@ -284,12 +314,19 @@ def _ort(spec: ProfileSpec, budget: Budget) -> dict[str, Any]:
         metrics["stop_reason"] = m.stop_reason
 
     p50_s = float(np.median(samples)) / 1e3
-    metrics["throughput_samples_s"] = spec.batch / p50_s if p50_s > 0 else None
-    if time_len is not None:
-        metrics["throughput_timesteps_s"] = spec.batch * time_len / p50_s if p50_s > 0 else None
+    if spec.concurrency > 1:
+        # Under load, batch / median latency is ONE client's rate; the configuration's throughput
+        # is what all clients completed together.
+        metrics["throughput_samples_s"] = metrics["concurrency_throughput_samples_s"]
+        metrics["throughput_timesteps_s"] = metrics.get("concurrency_throughput_timesteps_s")
+    else:
+        metrics["throughput_samples_s"] = spec.batch / p50_s if p50_s > 0 else None
+        if time_len is not None:
+            metrics["throughput_timesteps_s"] = spec.batch * time_len / p50_s if p50_s > 0 else None
     metrics.update(_count_flops(rt.model, shapes))
-    if metrics.get("flops") and p50_s > 0:
-        metrics["gflops_s"] = metrics["flops"] / p50_s / 1e9
+    if metrics.get("flops") and metrics.get("throughput_samples_s"):
+        # FLOPs of one call x calls per second (all clients together under --concurrency).
+        metrics["gflops_s"] = metrics["flops"] * metrics["throughput_samples_s"] / spec.batch / 1e9
     rss1 = rss_bytes()
     metrics["peak_rss_bytes"] = peak_rss_bytes()
     metrics["rss_growth_bytes"] = rss1 - rss0 if rss0 is not None and rss1 is not None else None
@@ -385,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="result JSON file (default: stdout)")
     parser.add_argument("--environment", action="store_true", help="print this interpreter's environment as JSON")
     args = parser.parse_args(argv)
+    die_with_parent()
     if args.environment:
         from ortkit.profiler._environment import collect_environment
 

@@ -13,9 +13,12 @@ import numpy as np
 
 from ortkit._errors import UsageError
 from ortkit.runtime._errors import InputError
-from ortkit.runtime._inputs import TensorInfo
+from ortkit.runtime._inputs import ORT_TO_NUMPY, TensorInfo
 
-__all__ = ["RunSummary", "parse_shapes", "run_model_files", "random_inputs"]
+__all__ = ["RunSummary", "parse_shapes", "parse_providers", "run_model_files", "random_inputs", "MAX_RANDOM_BYTES"]
+
+# Random inputs larger than this are refused: a typo in --shape should not exhaust the memory.
+MAX_RANDOM_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def parse_shapes(options: Sequence[str]) -> dict[str, tuple[int, ...] | int]:
     shapes: dict[str, tuple[int, ...] | int] = {}
     for option in options:
         name, sep, dims = option.partition("=")
+        if name in shapes:
+            raise UsageError(f"--shape {name} is given twice; give each input or symbol once")
         try:
             values = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
         except ValueError:
@@ -72,9 +77,11 @@ def random_inputs(
         given = shapes.get(info.name)
         if isinstance(given, int):
             given = (given,)
+        if given is None and not info.ranked:
+            raise UsageError(f"input {info.name!r} declares no shape: give --shape {info.name}=D0,D1,...")
         if given is not None:
             shape = tuple(int(d) for d in given)
-            if len(shape) != info.rank:
+            if info.ranked and len(shape) != info.rank:
                 raise UsageError(f"--shape {info.name}: the input has rank {info.rank} {info.shape_text()}, got {len(shape)} dims")
         else:
             dims = []
@@ -90,7 +97,16 @@ def random_inputs(
                         + (f" or --shape {dim}=N" if dim else "")
                     )
             shape = tuple(dims)
-        kind = np.dtype(info.dtype).kind if info.dtype != "object" else "O"
+        if any(d < 0 for d in shape):
+            raise UsageError(f"input {info.name!r}: shape {shape} has a negative dim; give --shape {info.name}=D0,D1,...")
+        kind = np.dtype(info.dtype).kind if info.dtype in _NUMPY_DTYPES else "O"
+        if kind != "O":
+            nbytes = int(np.prod(shape, dtype=object)) * np.dtype(info.dtype).itemsize
+            if nbytes > MAX_RANDOM_BYTES:
+                raise UsageError(
+                    f"input {info.name!r}: a random {info.dtype} array of shape {shape} would take {nbytes / 2**30:.1f} GiB "
+                    f"(limit {MAX_RANDOM_BYTES // 2**30} GiB); give a smaller --shape or a .npy file"
+                )
         if kind == "f":
             arrays[info.name] = rng.standard_normal(shape).astype(info.dtype)
         elif kind in "iu":
@@ -100,6 +116,18 @@ def random_inputs(
         else:
             raise UsageError(f"input {info.name!r} has dtype {info.dtype}: give it as a .npy file")
     return arrays
+
+
+def parse_providers(text: str | Sequence[str]) -> str | list[str]:
+    """``"cuda,cpu"`` (the CLI's ``--ep``) -> ``["cuda", "cpu"]``; one spec stays a string."""
+    if not isinstance(text, str):
+        return list(text)
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1:
+        return parts[0]
+    if not all(parts):
+        raise UsageError(f"--ep {text!r}: an empty spec in the list; write e.g. --ep cuda,cpu")
+    return parts
 
 
 def run_model_files(
@@ -118,7 +146,7 @@ def run_model_files(
     (``.npz``) when given."""
     from ortkit.runtime._runtime import Runtime
 
-    rt = Runtime(model, providers, ep_library=ep_library)
+    rt = Runtime(model, parse_providers(providers), ep_library=ep_library)
     names = [i.name for i in rt.inputs]
     sources: dict[str, str] = {}
     for option in inputs:
@@ -129,6 +157,8 @@ def run_model_files(
             name, source = names[0], option
         if name not in names:
             raise UsageError(f"--input {option!r}: no input named {name!r}; the model takes {', '.join(names)}")
+        if name in sources:
+            raise UsageError(f"--input {name} is given twice; give each input once")
         sources[name] = source
     shape_map = parse_shapes(shapes)
     unknown = [k for k, v in shape_map.items() if not isinstance(v, int) and k not in names]
@@ -142,6 +172,12 @@ def run_model_files(
     random_names = [n for n in names if n not in feed]
     loaded = {n: tuple(a.shape) for n, a in feed.items()}
     feed.update(random_inputs(rt.inputs, {**loaded, **shape_map}, seed, random_names))
+    # A streaming export starts from a zero state (docs/architecture.md): random state would be
+    # an input no stream ever sees.
+    for name in _state_inputs(rt):
+        if name in random_names:
+            feed[name] = np.zeros_like(feed[name])
+            sources[name] = "zeros (initial state)"
     start = time.perf_counter()
     result = rt.run(feed, cast=cast)
     seconds = time.perf_counter() - start
@@ -161,6 +197,19 @@ def run_model_files(
         output_path=out_path,
         seconds=seconds,
     )
+
+
+def _state_inputs(rt: Any) -> list[str]:
+    from ortkit.runtime._errors import NotStreamable
+    from ortkit.runtime._stream import streaming_states
+
+    try:
+        return [state.input for state in streaming_states(rt)]
+    except NotStreamable:
+        return []
+
+
+_NUMPY_DTYPES = frozenset(ORT_TO_NUMPY.values()) - {"object"}
 
 
 def _load_npy(name: str, source: str) -> np.ndarray:

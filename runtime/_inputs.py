@@ -38,29 +38,38 @@ ORT_TO_NUMPY: dict[str, str] = {
 class TensorInfo:
     """One input or output: its name, numpy dtype name (or onnxruntime's type string when numpy
     has no such dtype, e.g. ``tensor(bfloat16)``) and dims, where a symbolic dim is its name
-    (``"batch"``) and an unnamed dynamic dim is None."""
+    (``"batch"``) and an unnamed dynamic dim is None. ``ranked`` is False when the model declares
+    no shape at all (any rank is accepted; ``dims`` is then empty)."""
 
     name: str
     dtype: str
     dims: tuple[int | str | None, ...]
+    ranked: bool = True
 
     @property
     def rank(self) -> int:
         return len(self.dims)
 
     def shape_text(self) -> str:
+        if not self.ranked:
+            return "(any shape)"
         return "(" + ", ".join("?" if d is None else str(d) for d in self.dims) + ("," if len(self.dims) == 1 else "") + ")"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "dims": list(self.dims)}
+        out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "dims": list(self.dims)}
+        if not self.ranked:
+            out["ranked"] = False
+        return out
 
     @classmethod
-    def from_node_arg(cls, arg: Any) -> TensorInfo:
+    def from_node_arg(cls, arg: Any, ranked: bool = True) -> TensorInfo:
+        """From an onnxruntime NodeArg. onnxruntime reports an undeclared shape and a scalar
+        alike (``[]``), so the caller says which it is (from the ONNX proto)."""
         dims: tuple[int | str | None, ...] = ()
         shape = arg.shape
-        if isinstance(shape, (list, tuple)):
+        if ranked and isinstance(shape, (list, tuple)):
             dims = tuple(d if isinstance(d, (int, str)) and d != "" else None for d in shape)
-        return cls(name=arg.name, dtype=ORT_TO_NUMPY.get(arg.type, arg.type), dims=dims)
+        return cls(name=arg.name, dtype=ORT_TO_NUMPY.get(arg.type, arg.type), dims=dims, ranked=ranked)
 
 
 class InputPlan:
@@ -84,8 +93,12 @@ class InputPlan:
             dtype = np.dtype(info.dtype) if info.dtype in ORT_TO_NUMPY.values() else None
             fixed = tuple((axis, d) for axis, d in enumerate(info.dims) if isinstance(d, int))
             symbolic = tuple((axis, d) for axis, d in enumerate(info.dims) if isinstance(d, str) and d in shared)
-            specs.append((info.name, dtype, len(info.dims) if dtype is not None else -1, fixed, symbolic, info))
+            # rank -1: not a plain tensor, or no declared shape; such inputs always take the full path.
+            rank = len(info.dims) if dtype is not None and info.ranked else -1
+            specs.append((info.name, dtype, rank, fixed, symbolic, info))
         self.specs = tuple(specs)
+        # Axes the model declares as a fixed 0: the only place an empty input is accepted.
+        self.zero_axes = {info.name: frozenset(a for a, d in enumerate(info.dims) if d == 0) for info in inputs}
 
     def feed(self, inputs: Any, cast: bool) -> dict[str, Any]:
         """The dict to hand to onnxruntime, or `InputError`.
@@ -102,7 +115,7 @@ class InputPlan:
             if type(value) is not np.ndarray or value.dtype is not dtype:
                 return self._full(inputs, cast)
             shape = value.shape
-            if len(shape) != rank:
+            if len(shape) != rank or 0 in shape:
                 return self._full(inputs, cast)
             for axis, size in fixed:
                 if shape[axis] != size:
@@ -115,7 +128,7 @@ class InputPlan:
                         return self._full(inputs, cast)
         return inputs
 
-    def _full(self, inputs: Any, cast: bool) -> dict[str, Any]:
+    def _full(self, inputs: Any, cast: bool, allow_empty: bool = False) -> dict[str, Any]:
         if type(inputs) is not dict:
             inputs = self._as_dict(inputs)
         elif len(inputs) != len(self.names):
@@ -127,14 +140,17 @@ class InputPlan:
                 value = inputs[name]
             except KeyError:
                 self._wrong_names(inputs)
-            if type(value) is not np.ndarray:
-                value = self._coerce(info, value)
-            if dtype is None:  # not a plain tensor input: leave it to onnxruntime
+            if dtype is None:  # a sequence, map or optional, or a dtype numpy lacks: onnxruntime checks it
+                if value is None:
+                    raise InputError(f"input {name!r}: got None; expected a {info.dtype}")
                 feed[name] = value
                 continue
+            source = value
+            if type(value) is not np.ndarray:
+                value = self._coerce(info, value)
             if value.dtype != dtype:
-                value = self._convert(info, value, dtype, cast)
-            if value.ndim != rank:
+                value = self._convert(info, value, dtype, cast, source)
+            if rank >= 0 and value.ndim != rank:
                 raise InputError(
                     f"input {name!r}: expected rank {rank} {info.shape_text()}, got shape {tuple(value.shape)}"
                 )
@@ -144,6 +160,16 @@ class InputPlan:
                     raise InputError(
                         f"input {name!r}: expected dim {axis} = {size} {info.shape_text()}, got shape {tuple(shape)}"
                     )
+            empty = [a for a, n in enumerate(shape) if n == 0 and a not in self.zero_axes[name]]
+            if empty and not allow_empty:
+                axis = empty[0]
+                label = info.dims[axis] if axis < len(info.dims) and isinstance(info.dims[axis], str) else f"dim {axis}"
+                # Some onnxruntime kernels (GRU/LSTM at batch or time 0) abort the whole process on
+                # empty tensors instead of raising, so an empty input never reaches them.
+                raise InputError(
+                    f"input {name!r}: {label} is 0 in shape {tuple(shape)} {info.shape_text()}; empty inputs are "
+                    "not run (some onnxruntime kernels abort the process on them): give at least one element"
+                )
             for axis, sym in symbolic:
                 seen = symbols.setdefault(sym, (shape[axis], name))
                 if seen[0] != shape[axis]:
@@ -155,6 +181,8 @@ class InputPlan:
         return feed
 
     def _as_dict(self, inputs: Any) -> dict[str, Any]:
+        if inputs is None:
+            raise InputError(f"no inputs given; the model takes {', '.join(self.names)}")
         if isinstance(inputs, Mapping):
             inputs = dict(inputs)
             if len(inputs) != len(self.names):
@@ -184,23 +212,63 @@ class InputPlan:
 
     @staticmethod
     def _coerce(info: TensorInfo, value: Any) -> np.ndarray:
-        if hasattr(value, "__array__") or isinstance(value, (list, tuple, int, float, bool, np.generic)):
+        if isinstance(value, np.ma.MaskedArray):
+            # np.asarray would drop the mask and run on whatever the masked slots hold.
+            raise InputError(
+                f"input {info.name!r}: a masked array; its mask would be ignored: pass value.filled(...) "
+                "or value.data explicitly"
+            )
+        if isinstance(value, np.ndarray):  # a subclass (np.memmap, np.matrix): its plain view
+            return value.view(np.ndarray)
+        if hasattr(value, "__array__") or isinstance(value, (list, tuple, int, float, bool, complex, np.generic)):
             try:
                 return np.asarray(value)
-            except (ValueError, TypeError) as error:
-                raise InputError(f"input {info.name!r}: expected an array {info.shape_text()}, got {type(value).__name__} ({error})") from None
+            except Exception as error:  # ragged lists, a failing __array__, overflowing ints...
+                raise InputError(
+                    f"input {info.name!r}: cannot make an array {info.shape_text()} of this {type(value).__name__}: "
+                    f"{_first_line(error)}"
+                ) from None
         raise InputError(f"input {info.name!r}: expected a numpy array of {info.dtype} {info.shape_text()}, got {type(value).__name__}")
 
     @staticmethod
-    def _convert(info: TensorInfo, value: np.ndarray, dtype: np.dtype, cast: bool) -> np.ndarray:
+    def _convert(info: TensorInfo, value: np.ndarray, dtype: np.dtype, cast: bool, source: Any = None) -> np.ndarray:
         if value.dtype.newbyteorder("=") == dtype and value.dtype.kind != "O":
             return value.astype(dtype)  # same type, other byte order: not a cast
+        if dtype.kind == "O" and value.dtype.kind == "U":
+            return value.astype(object)  # strings for a string tensor: the same values
+        if dtype.kind == "O":
+            raise InputError(
+                f"input {info.name!r}: expected strings (a numpy array of str or object), got {value.dtype.name}"
+            )
+        got = value.dtype.name
+        if source is not None and type(source) is not np.ndarray:
+            got = f"a {type(source).__name__} that converts to {got}"
         if not cast:
             raise InputError(
-                f"input {info.name!r}: expected dtype {dtype.name}, got {value.dtype.name} "
-                "(convert it, or pass cast=True)"
+                f"input {info.name!r}: expected dtype {dtype.name}, got {got} "
+                f"(convert it, e.g. np.asarray(value, np.{dtype.name}), or pass cast=True)"
             )
+        if value.dtype.kind not in _CASTABLE_KINDS:
+            # Strings parse, complex drops its imaginary part, datetimes become counts: not casts
+            # anyone means by cast=True.
+            raise InputError(f"input {info.name!r}: cannot cast {got} to {dtype.name}; convert it yourself")
+        if value.dtype.kind == "c" and dtype.kind != "c":
+            raise InputError(f"input {info.name!r}: cannot cast complex {got} to {dtype.name} (it would drop the imaginary part)")
         try:
-            return value.astype(dtype, casting="unsafe")
-        except (ValueError, TypeError) as error:
-            raise InputError(f"input {info.name!r}: cannot cast {value.dtype.name} to {dtype.name}: {error}") from None
+            with np.errstate(invalid="ignore", over="ignore"):
+                converted = value.astype(dtype, casting="unsafe")
+            if dtype.kind in "iub" and value.dtype.kind in "fcO":
+                finite = np.isfinite(value.astype(np.float64)) if value.dtype.kind != "c" else np.isfinite(value)
+                if not finite.all():
+                    raise InputError(f"input {info.name!r}: cannot cast NaN or infinity to {dtype.name}")
+        except (ValueError, TypeError, OverflowError) as error:
+            raise InputError(f"input {info.name!r}: cannot cast {got} to {dtype.name}: {_first_line(error)}") from None
+        return converted
+
+
+_CASTABLE_KINDS = frozenset("biufcO")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]

@@ -291,9 +291,12 @@ def parameter_count(model: ModelProto) -> int:
     """Elements of every initializer (sparse ones by their dense shape) except int64 ones, which
     hold shapes, axes and indices rather than learned weights."""
     total = 0
-    graphs = [model.graph] + [
-        a.g for n in _all_nodes(model.graph) for a in n.attribute if a.HasField("g")
-    ]
+    graphs = [model.graph]
+    for node in _all_nodes(model.graph):
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                graphs.append(attribute.g)
+            graphs.extend(attribute.graphs)
     for graph in graphs:
         for tensor in graph.initializer:
             if tensor.data_type != TensorProto.INT64:
@@ -366,7 +369,7 @@ class ModelReport:
 
 
 def inspect_model(
-    model: str | os.PathLike[str] | bytes,
+    model: str | os.PathLike[str] | bytes | ModelProto,
     providers: str | Sequence[str] = "auto",
     shapes: Mapping[str, Sequence[int] | int] | None = None,
     *,
@@ -397,7 +400,7 @@ def inspect_model(
     except InputError as error:
         note = str(error).replace("count_flops: ", "")
     return ModelReport(
-        path=str(model) if not isinstance(model, (bytes, bytearray)) else "<bytes>",
+        path=os.fspath(model) if isinstance(model, (str, os.PathLike)) else f"<{type(model).__name__}>",
         inputs=rt.inputs,
         outputs=rt.outputs,
         opsets={(o.domain or "ai.onnx"): o.version for o in proto.opset_import},

@@ -113,7 +113,11 @@ def register_libraries(ep_library: Mapping[str, str | os.PathLike[str]] | None) 
     `ProviderUnavailable`."""
     if not ep_library:
         return
+    if not isinstance(ep_library, Mapping):
+        raise ProviderUnavailable(f"ep_library must be a dict {{name: library path}}, got {type(ep_library).__name__}")
     for name, path in ep_library.items():
+        if not isinstance(name, str) or not name or not isinstance(path, (str, os.PathLike)):
+            raise ProviderUnavailable(f"ep_library entry {name!r}: expected a name and a library path, got {path!r}")
         path_str = os.fspath(path)
         with _library_lock:
             known = _LIBRARIES.get(name)
@@ -167,10 +171,20 @@ def resolve_providers(
     this build does not offer at all; with ``strict=False`` such specs are dropped instead (the
     CPU EP remains when nothing else does).
     """
+    if ep_options is not None and not isinstance(ep_options, Mapping):
+        raise ProviderUnavailable(f"ep_options must be a dict {{spec: {{option: value}}}}, got {type(ep_options).__name__}")
     options = dict(ep_options or {})
+    for key, value in options.items():
+        if not isinstance(value, Mapping):
+            raise ProviderUnavailable(f"ep_options[{key!r}] must be a dict of provider options, got {type(value).__name__}")
     if isinstance(providers, str):
         providers = [providers]
-    specs = list(providers)
+    try:
+        specs = list(providers)
+    except TypeError:
+        raise ProviderUnavailable(
+            f"providers must be 'auto', an EP spec or a list of specs, got {type(providers).__name__}"
+        ) from None
     if not specs:
         raise ProviderUnavailable("no execution provider given; use 'auto', 'cpu' or a list such as ['cuda', 'cpu']")
     if specs == ["auto"]:
@@ -180,6 +194,16 @@ def resolve_providers(
     if "auto" in specs:
         raise ProviderUnavailable("'auto' cannot be combined with other EP specs")
     choices = [c for c in (_parse(spec, options, strict) for spec in specs) if c is not None]
+    seen: dict[str, str] = {}
+    for choice in choices:
+        if choice.name in seen and not choice.is_plugin:
+            # onnxruntime keeps the first and drops the rest with a warning: "cuda:0, cuda:1" is
+            # not a fallback from one device to the other.
+            raise ProviderUnavailable(
+                f"providers name {choice.name} twice ({seen[choice.name]!r} and {choice.spec!r}); a session "
+                "takes each EP once"
+            )
+        seen[choice.name] = choice.spec
     return choices or [ProviderChoice("cpu", CPU)], False
 
 

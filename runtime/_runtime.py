@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from ortkit.runtime._errors import InputError, ModelRejected, ProviderUnavailable, RunFailed
@@ -50,7 +51,8 @@ class Runtime:
     """A checked, thread-safe onnxruntime session.
 
     Args:
-        model: path to an ``.onnx`` file, or its bytes (give ``base_dir`` for external data).
+        model: path to an ``.onnx`` file, its bytes or an ``onnx.ModelProto`` (give ``base_dir`` for
+            external data of the last two).
         providers: ``"auto"`` (the best EP that loads, in `AUTO_ORDER`), one EP spec
             (``"cpu"``, ``"cuda:0"``, ``"openvino:CPU"``, ``"tensorrt"``, a plugin name) or a list
             of specs in preference order.
@@ -77,7 +79,7 @@ class Runtime:
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | bytes,
+        model: str | os.PathLike[str] | bytes | onnx.ModelProto,
         providers: str | Iterable[str] = "auto",
         threads: int | None = None,
         optimization: str = "all",
@@ -88,14 +90,14 @@ class Runtime:
         strict: bool = True,
         shrink_arena: bool = False,
     ) -> None:
-        if optimization not in OPTIMIZATION_LEVELS:
+        if not isinstance(optimization, str) or optimization not in OPTIMIZATION_LEVELS:
             raise ProviderUnavailable(
                 f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
             )
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
         self._safe: SafeModel = load_model_safely(model, base_dir)
-        self._where = str(self._safe.path) if self._safe.path else "model bytes"
+        self._where = str(self._safe.path) if self._safe.path else "the model"
         self._threads = threads
         self._optimization = optimization
         register_libraries(ep_library)
@@ -112,8 +114,13 @@ class Runtime:
             if problem:
                 raise ProviderUnavailable(problem)
 
-        self._inputs = tuple(TensorInfo.from_node_arg(a) for a in self._session.get_inputs())
-        self._outputs = tuple(TensorInfo.from_node_arg(a) for a in self._session.get_outputs())
+        graph = self._safe.proto.graph
+        unranked = {
+            v.name for v in [*graph.input, *graph.output]
+            if v.type.HasField("tensor_type") and not v.type.tensor_type.HasField("shape")
+        }
+        self._inputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_inputs())
+        self._outputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
         self._plan = InputPlan(self._inputs)
         self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}

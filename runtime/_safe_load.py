@@ -36,6 +36,7 @@ __all__ = ["SafeModel", "load_model_safely", "MAX_TENSOR_BYTES", "MAX_EXTERNAL_B
 
 MAX_TENSOR_BYTES = 16 * 2**30
 MAX_EXTERNAL_BYTES = 64 * 2**30
+_PROTOBUF_LIMIT = 2**31 - 1
 _ALLOWED_KEYS = frozenset({"location", "offset", "length", "checksum"})
 _HALF_BYTE_TYPES = {
     getattr(TensorProto, name) for name in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(TensorProto, name)
@@ -55,7 +56,7 @@ class SafeModel:
 
 
 def load_model_safely(
-    model: str | os.PathLike[str] | bytes,
+    model: str | os.PathLike[str] | bytes | ModelProto,
     base_dir: str | os.PathLike[str] | None = None,
     *,
     max_tensor_bytes: int = MAX_TENSOR_BYTES,
@@ -64,7 +65,8 @@ def load_model_safely(
     """Read and check a model without loading its external data.
 
     Args:
-        model: a path to an ``.onnx`` file, or its bytes.
+        model: a path to an ``.onnx`` file, its bytes, or a parsed ``onnx.ModelProto`` (checked
+            the same way: its external data is relative to ``base_dir``).
         base_dir: the folder external data is relative to; defaults to the model file's folder.
             Needed when ``model`` is bytes that reference external data.
         max_tensor_bytes: the largest size one tensor may declare.
@@ -84,22 +86,32 @@ def load_model_safely(
     elif isinstance(model, (str, os.PathLike)):
         path = Path(model)
         where = str(path)
+        data = _read_model_file(path)
+    elif isinstance(model, ModelProto):
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelRejected(f"model file not found: {path}") from None
-        except IsADirectoryError:
-            raise ModelRejected(f"model path is a folder, not an .onnx file: {path}") from None
-        except OSError as error:
-            raise ModelRejected(f"cannot read model file {path}: {error.strerror or error}") from None
+            data = model.SerializeToString()
+        except Exception as error:  # protobuf refuses messages over 2 GiB
+            raise ModelRejected(f"cannot serialize the ModelProto: {error}") from None
+        where = "model proto"
     else:
-        raise ModelRejected(f"model must be a path or bytes, got {type(model).__name__}")
+        raise ModelRejected(f"model must be a path, bytes or an onnx.ModelProto, got {type(model).__name__}")
+    if len(data) > _PROTOBUF_LIMIT:
+        raise ModelRejected(
+            f"{where} is {len(data)} bytes, over protobuf's 2 GiB limit; models this large keep their "
+            "weights in external data files"
+        )
+    if base_dir is not None and not isinstance(base_dir, (str, os.PathLike)):
+        raise ModelRejected(f"base_dir must be a folder path, got {type(base_dir).__name__}")
 
     proto = _parse(data, where)
     folder = Path(base_dir) if base_dir is not None else (path.parent if path is not None else None)
     checker = _Checker(folder, where, max_tensor_bytes, max_external_bytes)
     for label, tensor in _tensors(proto):
-        checker.check(label, tensor)
+        try:
+            checker.check(label, tensor)
+        except ModelRejected as error:
+            # Name the file too: an application may load several models.
+            raise ModelRejected(f"{where}: {error}") from None
     return SafeModel(
         proto=proto,
         data=data,
@@ -107,6 +119,28 @@ def load_model_safely(
         external_dir=checker.root if checker.external_bytes or checker.seen_external else None,
         external_bytes=checker.external_bytes,
     )
+
+
+def _read_model_file(path: Path) -> bytes:
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelRejected(f"model path is a folder, not an .onnx file: {path}")
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO would block and /dev/zero would never end: read only regular files.
+            raise ModelRejected(f"model path {path} is not a regular file (a device, FIFO or socket)")
+        if info.st_size > _PROTOBUF_LIMIT:
+            raise ModelRejected(
+                f"{path} is {info.st_size} bytes, over protobuf's 2 GiB limit; models this large keep their "
+                "weights in external data files"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelRejected(f"model file not found: {path}") from None
+    except OSError as error:
+        raise ModelRejected(f"cannot read model file {path}: {error.strerror or error}") from None
+    except ValueError:  # a NUL byte in the path
+        raise ModelRejected(f"model path {_short(str(path))} is not a valid file name (NUL byte)") from None
 
 
 def _parse(data: bytes, where: str) -> ModelProto:
@@ -130,40 +164,48 @@ def _tensors(model: ModelProto) -> Iterator[tuple[str, TensorProto]]:
     """Every TensorProto in the model that could reference external data, with a readable label."""
     stack: list[tuple[str, GraphProto]] = [("", model.graph)]
     for function in model.functions:
-        for label, tensor in _node_tensors(f"function {function.name!r} > ", function.node, stack):
-            yield label, tensor
+        prefix = f"function {_short(function.name, 60)} > "
+        # Default attribute values of a function can hold tensors and graphs as well.
+        yield from _attribute_tensors(f"{prefix}default attribute", function.attribute_proto, stack)
+        yield from _node_tensors(prefix, function.node, stack)
     for index, info in enumerate(model.training_info):
         stack.append((f"training graph {index} (initialization) > ", info.initialization))
         stack.append((f"training graph {index} (algorithm) > ", info.algorithm))
     while stack:
         prefix, graph = stack.pop()
         for tensor in graph.initializer:
-            yield f"{prefix}initializer {tensor.name!r}", tensor
+            yield f"{prefix}initializer {_short(tensor.name, 60)}", tensor
         for sparse in graph.sparse_initializer:
-            yield from _sparse(f"{prefix}sparse initializer {sparse.values.name!r}", sparse)
+            yield from _sparse(f"{prefix}sparse initializer {_short(sparse.values.name, 60)}", sparse)
         yield from _node_tensors(prefix, graph.node, stack)
 
 
 def _node_tensors(prefix: str, nodes: object, stack: list[tuple[str, GraphProto]]) -> Iterator[tuple[str, TensorProto]]:
     for node in nodes:  # type: ignore[attr-defined]
         node_name = node.name or (node.output[0] if node.output else "?")
-        node_label = f"{prefix}node {node_name!r} ({node.op_type})"
-        for attr in node.attribute:
-            label = f"{node_label} attribute {attr.name!r}"
-            # Read every field whatever attr.type says: a crafted file can set a tensor on an
-            # attribute declared as something else, and onnxruntime may still look at it.
-            if attr.HasField("t"):
-                yield label, attr.t
-            for i, tensor in enumerate(attr.tensors):
-                yield f"{label}[{i}]", tensor
-            if attr.HasField("sparse_tensor"):
-                yield from _sparse(label, attr.sparse_tensor)
-            for i, sparse in enumerate(attr.sparse_tensors):
-                yield from _sparse(f"{label}[{i}]", sparse)
-            if attr.HasField("g"):
-                stack.append((f"{label} > ", attr.g))
-            for i, graph in enumerate(attr.graphs):
-                stack.append((f"{label}[{i}] > ", graph))
+        node_label = f"{prefix}node {_short(node_name, 60)} ({_short(node.op_type, 40)[1:-1]})"
+        yield from _attribute_tensors(f"{node_label} attribute", node.attribute, stack)
+
+
+def _attribute_tensors(
+    base: str, attributes: object, stack: list[tuple[str, GraphProto]]
+) -> Iterator[tuple[str, TensorProto]]:
+    for attr in attributes:  # type: ignore[attr-defined]
+        label = f"{base} {_short(attr.name, 40)}"
+        # Read every field whatever attr.type says: a crafted file can set a tensor on an
+        # attribute declared as something else, and onnxruntime may still look at it.
+        if attr.HasField("t"):
+            yield label, attr.t
+        for i, tensor in enumerate(attr.tensors):
+            yield f"{label}[{i}]", tensor
+        if attr.HasField("sparse_tensor"):
+            yield from _sparse(label, attr.sparse_tensor)
+        for i, sparse in enumerate(attr.sparse_tensors):
+            yield from _sparse(f"{label}[{i}]", sparse)
+        if attr.HasField("g"):
+            stack.append((f"{label} > ", attr.g))
+        for i, graph in enumerate(attr.graphs):
+            stack.append((f"{label}[{i}] > ", graph))
 
 
 def _sparse(label: str, sparse: SparseTensorProto) -> Iterator[tuple[str, TensorProto]]:
@@ -186,7 +228,7 @@ class _Checker:
         if self._root is None and self.folder is not None:
             try:
                 self._root = Path(os.path.realpath(self.folder))
-            except OSError as error:
+            except (OSError, ValueError) as error:
                 raise ModelRejected(f"cannot resolve the external-data folder {self.folder}: {error}") from None
         return self._root
 
@@ -202,26 +244,36 @@ class _Checker:
         for entry in tensor.external_data:
             if entry.key not in _ALLOWED_KEYS:
                 raise ModelRejected(
-                    f"{label}: unknown external-data key {entry.key!r} (allowed: {', '.join(sorted(_ALLOWED_KEYS))})"
+                    f"{label}: unknown external-data key {_short(entry.key, 60)} (allowed: {', '.join(sorted(_ALLOWED_KEYS))})"
                 )
             if entry.key in entries:
-                raise ModelRejected(f"{label}: external-data key {entry.key!r} given twice")
+                raise ModelRejected(f"{label}: external-data key {_short(entry.key, 60)} given twice")
             entries[entry.key] = entry.value
         location = entries.get("location")
         if not location:
             raise ModelRejected(f"{label}: external data without a location")
         if tensor.data_type == TensorProto.STRING:
             raise ModelRejected(f"{label}: string tensors cannot use external data")
+        if declared is None:
+            raise ModelRejected(
+                f"{label}: external data of unknown data type {tensor.data_type} (no fixed element size)"
+            )
+        # Parse the numbers before touching the file system: a malformed entry is rejected as such.
+        offset = _int_field(label, "offset", entries.get("offset", "0"))
+        length = _int_field(label, "length", entries["length"]) if "length" in entries else None
         file = self._resolve(label, location)
         size = self._file_size(label, location, file)
-        offset = _int_field(label, "offset", entries.get("offset", "0"))
-        length = _int_field(label, "length", entries["length"]) if "length" in entries else size - offset
-        if offset > size or offset + length > size:
+        shown = _short(location)
+        if offset > size:
+            raise ModelRejected(f"{label}: external data {shown} offset {offset} is past the end of the file ({size} bytes)")
+        if length is None:
+            length = size - offset
+        if offset + length > size:
             raise ModelRejected(
-                f"{label}: external data {location!r} offset {offset} + length {length} runs past the end of "
+                f"{label}: external data {shown} offset {offset} + length {length} runs past the end of "
                 f"the file ({size} bytes)"
             )
-        if declared is not None and length != declared:
+        if length != declared:
             raise ModelRejected(
                 f"{label}: external data length {length} does not match the declared shape "
                 f"{list(tensor.dims)} ({declared} bytes)"
@@ -246,7 +298,7 @@ class _Checker:
                 itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
             except Exception:  # unknown or string types have no fixed size
                 return None
-            if tensor.data_type == TensorProto.STRING:
+            if tensor.data_type in (TensorProto.STRING, TensorProto.UNDEFINED):
                 return None
             nbytes = count * itemsize
         if nbytes > self.max_tensor_bytes:
@@ -257,19 +309,24 @@ class _Checker:
         return nbytes
 
     def _resolve(self, label: str, location: str) -> Path:
+        shown = _short(location)
         if "\x00" in location:
             raise ModelRejected(f"{label}: external data location contains a NUL byte")
         if os.path.isabs(location) or ntpath.isabs(location) or ntpath.splitdrive(location)[0] or location.startswith(("/", "\\")):
-            raise ModelRejected(f"{label}: external data location {location!r} is absolute; it must be relative to the model's folder")
+            raise ModelRejected(f"{label}: external data location {shown} is absolute; it must be relative to the model's folder")
         parts = [p for p in location.replace("\\", "/").split("/") if p not in ("", ".")]
         if any(p == ".." for p in parts):
-            raise ModelRejected(f"{label}: external data location {location!r} climbs out of the model's folder ('..')")
+            raise ModelRejected(f"{label}: external data location {shown} climbs out of the model's folder ('..')")
+        if "\\" in location and os.sep != "\\":
+            # Here a backslash is part of a file name, not a separator: the file onnxruntime
+            # would open ("a\\b") is not the one these checks would walk ("a/b").
+            raise ModelRejected(f"{label}: external data location {shown} contains a backslash; use '/' as the separator")
         if not parts:
-            raise ModelRejected(f"{label}: external data location {location!r} names no file")
+            raise ModelRejected(f"{label}: external data location {shown} names no file")
         root = self.root
         if root is None:
             raise ModelRejected(
-                f"{label}: references external data {location!r} but the model was given as bytes without base_dir"
+                f"{label}: references external data {shown} but the model was given as bytes without base_dir"
             )
         current = Path(self.folder) if self.folder is not None else root
         for i, part in enumerate(parts):
@@ -277,29 +334,36 @@ class _Checker:
             try:
                 info = os.lstat(current)
             except FileNotFoundError:
-                raise ModelRejected(f"{label}: external data file {location!r} does not exist in {self.folder}") from None
+                raise ModelRejected(f"{label}: external data file {shown} does not exist in {self.folder}") from None
             except OSError as error:
-                raise ModelRejected(f"{label}: cannot check external data {location!r}: {error.strerror or error}") from None
+                raise ModelRejected(f"{label}: cannot check external data {shown}: {error.strerror or error}") from None
             if stat.S_ISLNK(info.st_mode):
-                raise ModelRejected(f"{label}: external data {location!r} passes through a symlink ({'/'.join(parts[: i + 1])})")
+                raise ModelRejected(f"{label}: external data {shown} passes through a symlink ({_short('/'.join(parts[: i + 1]))[1:-1]})")
         real = Path(os.path.realpath(current))
         if real != root and root not in real.parents:
-            raise ModelRejected(f"{label}: external data {location!r} resolves outside the model's folder")
+            raise ModelRejected(f"{label}: external data {shown} resolves outside the model's folder")
         return current
 
     def _file_size(self, label: str, location: str, file: Path) -> int:
         info = os.lstat(file)
         if not stat.S_ISREG(info.st_mode):
-            raise ModelRejected(f"{label}: external data {location!r} is not a regular file")
+            raise ModelRejected(f"{label}: external data {_short(location)} is not a regular file")
         if info.st_nlink != 1:
             raise ModelRejected(
-                f"{label}: external data {location!r} has {info.st_nlink} hard links; a hard link can point "
+                f"{label}: external data {_short(location)} has {info.st_nlink} hard links; a hard link can point "
                 "outside the model's folder, so only files with one link are read"
             )
         return info.st_size
 
 
 def _int_field(label: str, key: str, value: str) -> int:
-    if not value.isascii() or not value.isdigit():
-        raise ModelRejected(f"{label}: external-data {key} must be a non-negative integer, got {value!r}")
+    if not value.isascii() or not value.isdigit() or len(value) > 20:
+        raise ModelRejected(f"{label}: external-data {key} must be a non-negative integer, got {_short(value)}")
     return int(value)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """``repr(text)``, cut to ``limit`` characters: names in a hostile file can be megabytes long."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+

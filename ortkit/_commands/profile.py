@@ -21,11 +21,15 @@ import click
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds before a worker is killed as hung.")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, ep_library, op_profile, max_time, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
-    """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid."""
+@click.pass_context
+def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, ep_library, op_profile, max_time, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+    """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid.
+
+    Exit status: 0 when every configuration was measured, skipped or unavailable; 4 when some
+    failed (crashed, hung or raised: listed in the summary and stored; a rerun retries them)."""
     from ortkit.profiler import Budget, profile
     from ortkit.profiler._console import print_summary, progress_bar, summary_json
-    from ortkit.profiler._sweep import parse_list, worker_target
+    from ortkit.profiler._sweep import FAILED_EXIT_CODE, parse_list, worker_target
     from ortkit.runtime import parse_ep_libraries
 
     python, default_ep, tags = worker_target(python, target)
@@ -37,3 +41,5 @@ def command(models, ep, batch, time_, threads, concurrency, chunk, baseline, db,
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time), timeout=timeout, progress=callback,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)
+    if summary.count("failed"):
+        ctx.exit(FAILED_EXIT_CODE)  # every result is stored; a rerun retries only the failed ones

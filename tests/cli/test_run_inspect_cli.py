@@ -70,6 +70,11 @@ def test_run_random_shapes(model_path: Path, tmp_path: Path) -> None:
         (["--shape", "bogus"], 2, "expected NAME=D0,D1"),
         (["--shape", "x=1,2,4", "--ep", "warp-drive"], 1, "unknown EP spec"),
         (["--shape", "x=1,2,4", "--input", "t=/no/such.npy"], 1, "no such file"),
+        (["--shape", "x=100000000000,1,4"], 2, "would take 1490.1 GiB"),
+        (["--shape", "batch=0", "--shape", "time=3"], 1, "batch is 0"),
+        (["--shape", "x=1,2,4", "--shape", "x=1,3,4"], 2, "--shape x is given twice"),
+        (["--shape", "x=1,2,4", "--input", "t=random", "--input", "t=random"], 2, "--input t is given twice"),
+        (["--shape", "x=1,2,4", "--ep", "cpu,"], 2, "an empty spec in the list"),
     ],
 )
 def test_run_errors_are_one_line(model_path: Path, args: list[str], code: int, needle: str) -> None:
@@ -109,3 +114,54 @@ def test_inspect_text_and_json(model_path: Path) -> None:
     assert data["inputs"][1] == {"name": "t", "dtype": "int64", "dims": [2]}
     result = _invoke("inspect", str(model_path))
     assert result.exit_code == 0 and "FLOPs       -" in result.output
+
+
+def test_run_ep_preference_list_and_inspect_rejections(model_path: Path, tmp_path: Path) -> None:
+    from ortkit.runtime._files import parse_providers
+
+    assert parse_providers("cuda:0,cpu") == ["cuda:0", "cpu"] and parse_providers("cpu") == "cpu"
+    for command in ("run", "inspect"):
+        result = _invoke(command, str(model_path), "--shape", "x=1,2,4", "--ep", "cpu,CPUExecutionProvider")
+        assert result.exit_code == 1, result.output
+        assert "providers name CPUExecutionProvider twice ('cpu' and 'CPUExecutionProvider')" in result.output
+    result = _invoke("run", str(model_path), "--shape", "x=1,2,4", "--seed", "-1")  # click's usage error
+    assert result.exit_code == 2 and "not in the range" in result.output and "Traceback" not in result.output
+    hostile = onnx.load(model_path)
+    tensor = hostile.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "../secret.bin"
+    onnx.save(hostile, tmp_path / "hostile.onnx")
+    for command in ("run", "inspect"):
+        result = _invoke(command, str(tmp_path / "hostile.onnx"))
+        assert result.exit_code == 1, result.output
+        assert "initializer 'W': external data location '../secret.bin' climbs out" in result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_run_starts_a_streaming_export_from_zero_state(tmp_path: Path) -> None:
+    # y = x, h_out = h + sum of x over time: h_out shows which state the run started from.
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("ReduceSum", ["x", "axis"], ["s"], keepdims=0),
+         helper.make_node("Add", ["h", "s"], ["h_out"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", 2]),
+         helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", 2]),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, ["batch", 2])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axis")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {"ortkit.streaming": "1", "ortkit.streaming.states": json.dumps(
+            [{"name": "h", "input": "h", "output": "h_out", "dims": ["batch", 2], "dtype": "float32"}])}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, tmp_path / "s.onnx")
+    result = _invoke("run", str(tmp_path / "s.onnx"), "--shape", "x=2,3,2", "-o", str(tmp_path / "out.npz"))
+    assert result.exit_code == 0, result.output
+    assert "h: float32 (2, 2) from zeros (initial state)" in result.output
+    saved = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(saved["h_out"], saved["y"].sum(axis=1), rtol=1e-6)

@@ -76,6 +76,8 @@ def test_image_model_on_digits() -> None:
         ({"model": "lstm", "task": "adding", "settings": {"rate": 1.0}}, UsageError, "valid: lr"),
         ({"model": "lstm", "task": "adding", "epochs": 0}, UsageError, "epochs=0"),
         ({"model": "lstm", "task": "adding", "task_options": {"lenght": 3}}, OrtkitError, "valid options"),
+        ({"model": "lstm", "task": "seq-digits", "overrides": {"num_outputs": 5}}, OrtkitError, "needs 10"),
+        ({"model": "lstm", "task": "seq-digits", "overrides": {"input_size": 3}}, OrtkitError, "leave input_size"),
     ],
 )
 def test_bad_requests_fail_before_training(kwargs: dict, error: type, fragment: str) -> None:
@@ -96,3 +98,25 @@ def test_train_settings_presets() -> None:
     assert train_settings("gru", "adding", batch_size=8).batch_size == 8
     with pytest.raises(UsageError, match="integer"):
         train_settings("gru", "adding", batch_size=8.5)
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    import struct
+
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_trains_image_and_sequence_models(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (5064, 28, 28)))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", rng.integers(0, 10, 5064))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (16, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 16))
+    options = {"path": str(tmp_path)}
+    image = train("cnn2d", "fashion-mnist", task_options=options, epochs=1, overrides={"widths": [4]})
+    assert image.task.options["view"] == "image" and image.spec.inputs[0].dims == ("batch", 1, 28, 28)
+    seq = train("gru", "fashion-mnist", task_options=options, epochs=1, overrides={"hidden_size": 4})
+    assert seq.task.options["view"] == "sequence" and seq.task.load("test")[0].shape == (16, 784, 1)
+    with pytest.raises(OrtkitError, match="takes image input"):
+        train("cnn2d", "fashion-mnist", task_options={**options, "view": "sequence"}, epochs=1)

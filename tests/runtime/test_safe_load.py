@@ -118,7 +118,16 @@ def test_hard_link_is_rejected(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        ({"offset": "1000"}, "runs past the end"),
+        ({"offset": "1000"}, "is past the end"),
+        ({"offset": str(2**63)}, "is past the end"),
+        ({"offset": str(2**70)}, "non-negative integer"),
+        ({"length": str(2**64 + 64)}, "runs past the end"),
+        ({"offset": "1", "length": str(2**64 - 1)}, "runs past the end"),
+        ({"offset": "+0"}, "non-negative integer"),
+        ({"offset": " 0"}, "non-negative integer"),
+        ({"offset": "0.0"}, "non-negative integer"),
+        ({"offset": "\u0660"}, "non-negative integer"),  # an Arabic-Indic zero: isdigit() but not ASCII
+        ({"length": ""}, "non-negative integer"),
         ({"offset": "32", "length": "64"}, "runs past the end"),
         ({"length": "32"}, "does not match the declared shape"),
         ({"offset": "-1"}, "non-negative integer"),
@@ -241,4 +250,4 @@ def test_garbage_truncated_and_empty_files(tmp_path: Path) -> None:
 def test_missing_file_folder_and_wrong_type(tmp_path: Path) -> None:
     _rejected(tmp_path / "nope.onnx", "not found")
     _rejected(tmp_path, "folder")
-    _rejected(12345, "path or bytes")
+    _rejected(12345, "must be a path, bytes or an onnx.ModelProto")

@@ -42,3 +42,29 @@ def test_threads_match_single_threaded(models, bound: bool) -> None:
         for got, want in zip(got_list, want_list):
             np.testing.assert_array_equal(got["y"], want["y"])
             np.testing.assert_array_equal(got["h_out"], want["h_out"])
+
+
+def test_one_stream_per_thread_on_a_shared_runtime(models) -> None:
+    # Streams hold state, the Runtime under them does not: 8 threads, each with its own stream and
+    # its own chunking, all give the offline outputs of their own sequence.
+    rt = Runtime(models.gru().SerializeToString(), "cpu", threads=1)
+    rng = np.random.default_rng(7)
+    sequences = [rng.standard_normal((int(rng.integers(1, 4)), 40, 5)).astype(np.float32) for _ in range(THREADS)]
+    offline = [rt.run({"x": x, "h": np.zeros((x.shape[0], 1, 16), np.float32)})["y"] for x in sequences]
+
+    def worker(index: int) -> np.ndarray:
+        x, stream, parts, start = sequences[index], rt.stream(), [], 0
+        sizes = np.random.default_rng(index).integers(0, 6, size=60)  # 0: empty chunks in between
+        for size in sizes:
+            if start >= x.shape[1]:
+                break
+            parts.append(stream.push(x[:, start:start + int(size)])["y"])
+            start += int(size)
+        if start < x.shape[1]:
+            parts.append(stream.push(x[:, start:])["y"])
+        return np.concatenate(parts, axis=1)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(worker, range(THREADS)))
+    for got, want in zip(results, offline):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
