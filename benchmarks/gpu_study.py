@@ -148,17 +148,20 @@ def run_ort(model: Path, ep: str, mode: str, x: np.ndarray, budget: dict[str, An
     options: dict[str, dict[str, str]] = {}
     if mode == "cuda-graph":
         options = {"cuda": {"enable_cuda_graph": "1"}}
+    wanted = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[ep]
+    if wanted not in ort.get_available_providers():
+        return Outcome("unavailable", message=f"{wanted} is not in this onnxruntime build (onnxruntime {ort.__version__}; "
+                       f"it offers {', '.join(ort.get_available_providers())})")
     started = time.perf_counter()
     try:
         # strict=False: nodes that fall back to the CPU do not raise; they are recorded and shown.
-        # An EP that did not load at all still raises (a number is never stored under it).
+        # An EP that fails to load is caught below, by the providers the session really has.
         rt = Runtime(str(model), providers=[ep, "cpu"] if ep != "cpu" else "cpu", ep_options=options or None, strict=False)
     except ProviderUnavailable as error:
         return Outcome("unavailable" if ep != "cpu" else "failed", message=str(error))
     create_ms = (time.perf_counter() - started) * 1e3
     providers = tuple(rt.providers)
     assignment = tuple(sorted((str(k), int(v)) for k, v in dict(rt.node_assignment).items()))
-    wanted = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[ep]
     if wanted not in providers or dict(assignment).get(wanted, 0) == 0:
         return Outcome("unavailable", message=f"{wanted} did not run the model: session has {', '.join(providers)}, nodes {dict(assignment)}",
                        providers=providers, node_assignment=assignment)
