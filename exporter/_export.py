@@ -25,8 +25,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ortkit._errors import UsageError
-from ortkit.exporter._errors import UnsupportedModel, VerificationFailed
-from ortkit.exporter._sources import ModelSource, infer_spec, resolve_source
+from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
+from ortkit.exporter._sources import ModelSource, check_example_size, infer_spec, resolve_source
 from ortkit.exporter._verify import (
     TOLERANCES,
     Check,
@@ -36,6 +36,7 @@ from ortkit.exporter._verify import (
     full_check,
     has_time,
     inventory_checks,
+    named_dims,
     op_inventory,
     parity_shapes,
     run_parity,
@@ -49,6 +50,10 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 SCHEMA_VERSION = 1
 MODEL_FILE = "model.onnx"
 REPORT_FILE = "export.json"
+MAX_EXAMPLE_TIME = 4096
+# Files an export writes besides model.onnx and export.json; a new export removes those an
+# earlier export left behind, so the folder never mixes two models.
+_VARIANT_FILES = re.compile(r"^model\.(fp16|int8-dynamic|int8-static|streaming|optimized-[\w.-]+)\.onnx$")
 
 
 @dataclass(frozen=True)
@@ -204,34 +209,96 @@ def export(
     if example_batch < 2 or example_time < 2:
         # Size 1 would be specialised by the tracers (and make batch/time indistinguishable).
         raise UsageError("example batch and time must be at least 2")
+    if example_batch > 64 or example_time > MAX_EXAMPLE_TIME:
+        raise UsageError(f"example batch {example_batch} / time {example_time} too large (at most 64 / {MAX_EXAMPLE_TIME}): "
+                         "verification also runs at 4x the example time")
     if int8 not in (None, "dynamic", "static"):
         raise UsageError(f"int8 mode {int8!r} is not 'dynamic' or 'static'")
     if fp16_io not in ("fp16", "fp32"):
         raise UsageError(f"fp16 I/O {fp16_io!r} is not 'fp16' or 'fp32'")
 
-    resolved = _resolve(source, checkpoint, inputs, overrides, seed)
+    if isinstance(inputs, (str, TensorSpec)):
+        inputs = [inputs]
     out = Path(out_dir)
+    _check_out_dir(out)
+    if inputs and not isinstance(inputs, str):
+        from ortkit.exporter._sources import parse_input_specs
+
+        # before the model is probed with inputs of this signature
+        check_example_size(parse_input_specs(inputs), example_batch, example_time)
+    try:
+        resolved = _resolve(source, checkpoint, inputs, overrides, seed, example_time)
+    except MemoryError:
+        raise ExportError(f"building {source!r} ran out of memory") from None
+    check_example_size(resolved.spec.inputs, example_batch, example_time)
+    _check_exportable(resolved)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ortkit-export-", dir=out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".ortkit-export-", dir=out))
+    except OSError as error:
+        raise UsageError(f"cannot write to --out {str(out)!r}: {error.strerror or error}") from None
     try:
         result = _export_into(resolved, out, staging, exporter=exporter, opset=int(opset),
                               example=(example_batch, example_time), fp16=fp16, fp16_io=fp16_io,
                               int8=int8, calibration=calibration, task=task, optimize=optimize,
                               optimize_ep=optimize_ep, streaming=streaming)
+    except MemoryError:
+        raise ExportError(f"exporting {resolved.spec.name!r} ran out of memory; try a smaller --example-time") from None
+    except OSError as error:
+        raise ExportError(f"writing the export to {str(out)!r} failed: {error.strerror or error}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(out.iterdir()):
+        if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed export leaves no trace, not even an empty folder
     return result
 
 
-def _resolve(source: Any, checkpoint: Any, inputs: Any, overrides: Any, seed: int) -> ModelSource:
-    if isinstance(source, str):
-        return resolve_source(source, checkpoint=checkpoint, inputs=inputs, overrides=overrides, seed=seed)
+def _check_out_dir(out: Path) -> None:
+    """``--out`` must be a folder (or not exist yet) under a folder this process can write."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file, not a folder")
+    parent = out
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+    import os
+
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {str(out)!r}: {str(parent)!r} is not writable")
+
+
+def _check_exportable(resolved: ModelSource) -> None:
+    """Refuse up front what no exporter converts correctly, with the reason, instead of a page of
+    exporter errors: ONNX's LSTM has no projection (``proj_size``), and torch 2.13's dynamo
+    exporter writes a file that onnxruntime rejects."""
     import torch
 
-    from ortkit.exporter._sources import apply_state_dict, load_state_dict_file, parse_input_spec
+    projected = [name or type(resolved.module).__name__ for name, m in resolved.module.named_modules()
+                 if isinstance(m, torch.nn.LSTM) and int(getattr(m, "proj_size", 0) or 0) > 0]
+    if projected:
+        raise UnsupportedModel(
+            f"cannot export {resolved.spec.name!r}: LSTM {', '.join(projected)} uses proj_size, which the ONNX LSTM op "
+            "has no equivalent for (neither exporter converts it correctly); use proj_size=0 and a Linear layer"
+        )
+
+
+def _resolve(source: Any, checkpoint: Any, inputs: Any, overrides: Any, seed: int, example_time: int) -> ModelSource:
+    if isinstance(source, str):
+        return resolve_source(source, checkpoint=checkpoint, inputs=inputs, overrides=overrides, seed=seed,
+                              example_time=example_time)
+    import torch
+
+    from ortkit.exporter._sources import (
+        apply_state_dict,
+        check_arity,
+        integer_range,
+        load_state_dict_file,
+        parse_input_specs,
+    )
 
     if not isinstance(source, torch.nn.Module):
         raise UsageError(f"source must be a string or a torch.nn.Module, not {type(source).__name__}")
@@ -242,18 +309,19 @@ def _resolve(source: Any, checkpoint: Any, inputs: Any, overrides: Any, seed: in
     if not isinstance(spec, ModelSpec):
         if not inputs:
             raise UsageError("a module without ortkit_spec needs inputs=['x:float32:batch,time,F', ...]")
-        specs = [parse_input_spec(s) if isinstance(s, str) else s for s in inputs]
-        spec = infer_spec(module, type(module).__name__.lower(), specs)
+        specs = parse_input_specs(inputs)
+        check_arity(module, specs, type(module).__name__)
+        spec = infer_spec(module, type(module).__name__.lower(), specs, example_time)
     return ModelSource(module=module, spec=spec, origin="module", label=type(module).__name__,
-                       trained=checkpoint is not None, task=None)
+                       trained=checkpoint is not None, task=None, int_high=integer_range(module))
 
 
-def _example_args(spec: ModelSpec, batch: int, time: int) -> tuple[Any, ...]:
+def _example_args(spec: ModelSpec, batch: int, time: int, int_high: int = 8) -> tuple[Any, ...]:
     import torch
 
     from ortkit.exporter._verify import make_inputs
 
-    return tuple(torch.from_numpy(v) for v in make_inputs(spec.inputs, batch, time, seed=7).values())
+    return tuple(torch.from_numpy(v) for v in make_inputs(spec.inputs, batch, time, seed=7, int_high=int_high).values())
 
 
 def torch_reference(module: Any, spec: ModelSpec) -> Any:
@@ -267,15 +335,20 @@ def torch_reference(module: Any, spec: ModelSpec) -> Any:
     return reference
 
 
-def _export_one(kind: str, module: Any, spec: ModelSpec, path: Path, opset: int, batch: int, time: int) -> None:
+def _export_one(kind: str, module: Any, spec: ModelSpec, path: Path, opset: int, batch: int, time: int,
+                int_high: int = 8) -> None:
     import torch
 
-    args = _example_args(spec, batch, time)
+    from ortkit.exporter._verify import capture_native_output
+
+    args = _example_args(spec, batch, time, int_high)
     in_names = [s.name for s in spec.inputs]
     out_names = [s.name for s in spec.outputs]
-    # Deprecation and tracer warnings, and the IR dump the TorchScript exporter prints on failure,
-    # are noise here: verification judges the file, and a failure is summarised in one line.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # Deprecation and tracer warnings, and the IR dump the TorchScript exporter prints on failure
+    # (from C++, straight to file descriptors 1 and 2), are noise here: verification judges the
+    # file, and a failure is summarised in one line.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), capture_native_output(1), \
+            capture_native_output(2):
         warnings.simplefilter("ignore")
         if kind == "torchscript":
             axes = {s.name: s.dynamic_axes for s in (*spec.inputs, *spec.outputs) if s.dynamic_axes}
@@ -335,15 +408,27 @@ class _quiet_torch_logs:
 
 
 def summarise_export_error(error: BaseException) -> str:
-    """One line from an exporter's (often multi-page) error: its first line, plus the op it names."""
+    """One line from an exporter's (often multi-page) error: its first line, plus the op it names,
+    plus the first line of its root cause (dynamo wraps the real error in a generic one)."""
     text = str(error).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     first = lines[0] if lines else type(error).__name__
-    op = re.search(r"\b(aten|prim|[a-z_][a-z0-9_]*)::[A-Za-z_][\w.]*", text)
     summary = f"{type(error).__name__}: {first}"
+    root = error
+    seen = {id(root)}
+    while (root.__cause__ or root.__context__) is not None and id(root.__cause__ or root.__context__) not in seen:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+        seen.add(id(root))
+    if root is not error:
+        root_lines = [ln.strip() for ln in str(root).splitlines() if ln.strip()]
+        root_first = root_lines[0] if root_lines else ""
+        if root_first and root_first not in summary:
+            summary += f" (cause: {type(root).__name__}: {root_first})"
+        text += "\n" + str(root)
+    op = re.search(r"\b(aten|prim|[a-z_][a-z0-9_]*)::[A-Za-z_][\w.]*", text)
     if op and op.group(0) not in summary:
         summary += f" (op {op.group(0)})"
-    return summary[:300]
+    return summary[:400]
 
 
 def _inventory(path: Path) -> Any:
@@ -365,7 +450,8 @@ def _verify_base(resolved: ModelSource, path: Path, example: tuple[int, int], la
     report.inventory = dict(inventory)
     report.checks += inventory_checks(inventory, spec.recurrent_layers, None)
     shapes = parity_shapes(spec.inputs, *example)
-    report.parity = run_parity(path, torch_reference(resolved.module, spec), spec.inputs, shapes, TOLERANCES["fp32"])
+    report.parity = run_parity(path, torch_reference(resolved.module, spec), spec.inputs, shapes, TOLERANCES["fp32"],
+                               int_high=resolved.int_high)
     return report
 
 
@@ -374,11 +460,11 @@ def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: i
     attempts: list[Attempt] = []
     batch, time = example
     other_time = 2 * time + 3
-    timed = has_time(resolved.spec.inputs)
+    timed = has_time(resolved.spec.inputs) or bool(named_dims(resolved.spec.inputs))
     for kind in order:
         path = staging / f"candidate-{kind}.onnx"
         try:
-            _export_one(kind, resolved.module, resolved.spec, path, opset, batch, time)
+            _export_one(kind, resolved.module, resolved.spec, path, opset, batch, time, resolved.int_high)
         except Exception as error:  # exporters raise anything from TypeError to their own errors
             attempts.append(Attempt(kind, False, f"export failed: {summarise_export_error(error)}"))
             continue
@@ -388,7 +474,7 @@ def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: i
             # depends on the example length has unrolled or baked in the time axis.
             other = staging / f"candidate-{kind}-t{other_time}.onnx"
             try:
-                _export_one(kind, resolved.module, resolved.spec, other, opset, batch, other_time)
+                _export_one(kind, resolved.module, resolved.spec, other, opset, batch, other_time, resolved.int_high)
                 report.checks += inventory_checks({}, 0, (sum(report.inventory.values()), sum(_inventory(other).values()), other_time))[1:]
             except Exception as error:
                 report.checks.append(Check("node count at two example lengths", False,
@@ -503,8 +589,14 @@ def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: s
     )
     report_tmp = staging / REPORT_FILE
     report_tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
-    # Rename into place only now, everything verified; the report last so a folder holding an
-    # export.json always holds the files it describes.
+    # Rename into place only now, everything verified; the old report goes first and the new one
+    # last, so a folder holding an export.json always holds the files it describes. Variant files
+    # of an earlier export that this one did not write are removed: they belong to another model.
+    (out / REPORT_FILE).unlink(missing_ok=True)
+    written = {v.file for v in variants}
+    for stale in out.iterdir():
+        if _VARIANT_FILES.match(stale.name) and stale.name not in written and stale.is_file():
+            stale.unlink()
     for variant in variants:
         (staging / variant.file).replace(out / variant.file)
     model_path.replace(out / MODEL_FILE)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ortkit._errors import UsageError
+from ortkit._errors import OrtkitError, UsageError
+from ortkit.exporter._errors import ExportError
 
-__all__ = ["parse_overrides", "render_result"]
+__all__ = ["parse_overrides", "render_result", "short_error"]
+
+MAX_ERROR_CHARS = 600
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -23,6 +26,21 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def short_error(error: OrtkitError) -> OrtkitError:
+    """The error itself when its first line is short; otherwise a copy of that line cut to
+    `MAX_ERROR_CHARS` with the same exit code (a hostile manifest can put 100k characters into a
+    message that quotes it)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if len(first) <= MAX_ERROR_CHARS and "\n" not in text:
+        return error
+    if len(first) > MAX_ERROR_CHARS:
+        first = first[:MAX_ERROR_CHARS] + f"... ({len(first) - MAX_ERROR_CHARS} more characters)"
+    short = ExportError(first)
+    short.exit_code = error.exit_code
+    return short
 
 
 def render_result(result: Any) -> str:

@@ -84,7 +84,8 @@ def _verify(ctx: VariantContext, path: Path, label: str, tolerance: Tolerance, *
     report.inventory = dict(inventory)
     report.checks += inventory_checks(inventory, spec.recurrent_layers, None)
     shapes = parity_shapes(spec.inputs, *ctx.example)
-    report.parity = run_parity(path, _reference(ctx), spec.inputs, shapes, tolerance, feed_dtype=feed_dtype, providers=providers)
+    report.parity = run_parity(path, _reference(ctx), spec.inputs, shapes, tolerance, feed_dtype=feed_dtype, providers=providers,
+                               int_high=ctx.resolved.int_high)
     return report
 
 
@@ -164,7 +165,7 @@ def fp16_variant(ctx: VariantContext, keep_io: bool) -> Any:
         "ops": _op_changes(_load_inventory(ctx.base), _load_inventory(path)),
         "notes": notes,
     }
-    return VariantResult("fp16", path.name, sha, report, changes)
+    return VariantResult("fp16", path.name, sha, report, changes, _metric(ctx, path, feed_dtype=feed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def _verify_on_task(ctx: VariantContext, path: Path, label: str, tolerance: Tole
     return report
 
 
-def _metric(ctx: VariantContext, path: Path) -> dict[str, Any] | None:
+def _metric(ctx: VariantContext, path: Path, feed_dtype: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The task metric of the fp32 file and of the variant on the test split (trained models only)."""
     if not ctx.resolved.trained or not ctx.resolved.task:
         return None
@@ -373,12 +374,12 @@ def _metric(ctx: VariantContext, path: Path) -> dict[str, Any] | None:
     x, y = x[:METRIC_SAMPLES], y[:METRIC_SAMPLES]
     name = ctx.resolved.spec.inputs[0].name
 
-    def score(file: Path) -> float:
+    def score(file: Path, dtype: str | None) -> float:
         session = open_session(file)
-        preds = [session.run(None, {name: np.ascontiguousarray(x[i:i + 64])})[0] for i in range(0, len(x), 64)]
-        return float(task.metric(np.concatenate(preds), y))
+        preds = [session.run(None, {name: np.ascontiguousarray(x[i:i + 64], dtype=dtype)})[0] for i in range(0, len(x), 64)]
+        return float(task.metric(np.concatenate(preds).astype(np.float32), y))
 
-    before, after = score(ctx.base), score(path)
+    before, after = score(ctx.base, None), score(path, (feed_dtype or {}).get(name))
     return {"name": task.metric_name, "higher_is_better": bool(task.higher_is_better), "task": task.name,
             "split": "test", "samples": int(len(x)), "fp32": before, "variant": after, "change": after - before}
 

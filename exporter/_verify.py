@@ -33,6 +33,8 @@ __all__ = [
     "TOLERANCES",
     "VerifyReport",
     "make_inputs",
+    "dim_sizes",
+    "named_dims",
     "flatten_outputs",
     "op_inventory",
     "parity_shapes",
@@ -155,18 +157,57 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def make_inputs(specs: Sequence[TensorSpec], batch: int, time: int, seed: int) -> dict[str, np.ndarray]:
-    """Deterministic random inputs of the given batch and time for a signature."""
+def named_dims(specs: Sequence[TensorSpec]) -> list[str]:
+    """Symbolic dim names other than ``batch`` and ``time`` (``H``, ``W``...), in order of appearance."""
+    names: list[str] = []
+    for spec in specs:
+        for dim in spec.dims:
+            if isinstance(dim, str) and dim not in ("batch", "time") and dim not in names:
+                names.append(dim)
+    return names
+
+
+def dim_sizes(specs: Sequence[TensorSpec], batch: int, time: int) -> dict[str, int]:
+    """Size of every symbolic dim for one run: ``batch``, ``time``, and each other named dim
+    ``time + 1 + its index``, so that two named dims (an image's H and W) never have the same size
+    and a swapped axis cannot pass unnoticed."""
+    sizes = {"batch": batch, "time": time}
+    for index, name in enumerate(named_dims(specs)):
+        sizes[name] = time + 1 + index
+    return sizes
+
+
+def concrete_shape(spec: TensorSpec, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(sizes[d] if isinstance(d, str) else int(d) for d in spec.dims)
+
+
+def is_lengths(spec: TensorSpec) -> bool:
+    """An integer (batch,) input whose name says it holds sequence lengths (packed sequences)."""
+    return spec.dtype.startswith("int") and spec.dims == ("batch",) and "len" in spec.name.lower()
+
+
+def make_inputs(specs: Sequence[TensorSpec], batch: int, time: int, seed: int, int_high: int = 8) -> dict[str, np.ndarray]:
+    """Deterministic random inputs of the given batch and time for a signature.
+
+    Floats are standard normal; integers are uniform in [0, int_high) (token ids for an
+    embedding), except a lengths input (see `is_lengths`), which gets valid sequence lengths in
+    [1, time], sorted longest first with the longest equal to ``time``.
+    """
     rng = np.random.default_rng(seed)
+    sizes = dim_sizes(specs, batch, time)
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
-        shape = spec.shape(batch=batch, time=time)
+        shape = concrete_shape(spec, sizes)
         if spec.dtype.startswith("float"):
             feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
         elif spec.dtype == "bool":
             feeds[spec.name] = rng.integers(0, 2, shape).astype(bool)
+        elif is_lengths(spec) and "time" in sizes:
+            lengths = np.sort(rng.integers(1, time + 1, shape))[::-1].copy()
+            lengths[0] = time
+            feeds[spec.name] = lengths.astype(spec.dtype)
         else:
-            feeds[spec.name] = rng.integers(0, 8, shape).astype(spec.dtype)
+            feeds[spec.name] = rng.integers(0, max(int_high, 1), shape).astype(spec.dtype)
     return feeds
 
 
@@ -185,7 +226,9 @@ def has_time(specs: Sequence[TensorSpec]) -> bool:
 
 def parity_shapes(specs: Sequence[TensorSpec], batch: int, time: int) -> list[tuple[str, int, int]]:
     """(label, batch, time) for the parity runs: the example, time=1, another time, another batch
-    and a long time (>= 4x the example) for sequence inputs; four batch sizes otherwise."""
+    and a long time (>= 4x the example) for sequence inputs; for inputs with other named dims
+    (an image's H, W) the example, other sizes, another batch and large sizes; four batch sizes
+    otherwise. The ``time`` of a row also sizes the other named dims (see `dim_sizes`)."""
     if has_time(specs):
         return [
             ("example", batch, time),
@@ -193,6 +236,13 @@ def parity_shapes(specs: Sequence[TensorSpec], batch: int, time: int) -> list[tu
             ("other time", batch, time + 7),
             ("other batch", batch + 3, time),
             ("long time", 1, 4 * time + 5),
+        ]
+    if named_dims(specs):
+        return [
+            ("example", batch, time),
+            ("other size", batch, time + 7),
+            ("other batch", batch + 3, time),
+            ("large size", 1, 4 * time + 5),
         ]
     return [("example", batch, time), ("batch=1", 1, time), ("other batch", batch + 3, time), ("large batch", 4 * batch + 1, time)]
 
@@ -252,28 +302,42 @@ def check_declared(kind: str, declared: Sequence[Any], specs: Sequence[TensorSpe
 
 
 @contextlib.contextmanager
-def capture_native_stderr() -> Iterator[list[str]]:
-    """Collect what native code (onnxruntime's logger) writes to file descriptor 2 meanwhile."""
+def capture_native_output(fd: int = 2) -> Iterator[list[str]]:
+    """Collect what native code (onnxruntime's logger, the TorchScript exporter's IR dump) writes
+    to file descriptor ``fd`` (1 or 2) meanwhile."""
+    import sys
+
     lines: list[str] = []
+    stream = sys.stdout if fd == 1 else sys.stderr
     try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 at all: nothing to capture
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor: nothing to capture
         yield lines
         return
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        import sys
-
-        sys.stderr.flush()
-        os.dup2(sink.fileno(), 2)
+        _flush(stream)
+        os.dup2(sink.fileno(), fd)
         try:
             yield lines
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
+            _flush(stream)
+            os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
             lines.extend(line for line in text.splitlines() if line.strip())
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def capture_native_stderr() -> Any:
+    """`capture_native_output` on file descriptor 2."""
+    return capture_native_output(2)
 
 
 def open_session(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",), level: Any = None) -> Any:
@@ -299,12 +363,14 @@ def run_parity(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     seed: int = 1234,
     input_maker: Callable[[int, int, int], dict[str, np.ndarray]] | None = None,
+    int_high: int = 8,
 ) -> list[ParityRow]:
     """Compare onnxruntime on ``path`` against ``reference`` at each (label, batch, time).
 
     A session that cannot be created, a run that raises, a shape or count mismatch, a NaN where
     the reference has none, and any onnxruntime warning are failures with the reason recorded.
-    ``input_maker(batch, time, seed)`` replaces the random normal inputs (e.g. with task data).
+    ``input_maker(batch, time, seed)`` replaces the random normal inputs (e.g. with task data);
+    ``int_high`` bounds random integer inputs (an embedding's vocabulary).
     """
     rows: list[ParityRow] = []
     with _warnings_as_text() as noise:
@@ -315,7 +381,7 @@ def run_parity(
             session, open_error = None, _one_line(error)
     load_warning = noise[0] if noise else None
     for index, (label, batch, time) in enumerate(shapes):
-        feeds = input_maker(batch, time, seed + index) if input_maker else make_inputs(inputs, batch, time, seed + index)
+        feeds = input_maker(batch, time, seed + index) if input_maker else make_inputs(inputs, batch, time, seed + index, int_high)
         shape_key = tuple((k, tuple(v.shape)) for k, v in feeds.items())
 
         def fail(reason: str) -> ParityRow:

@@ -105,7 +105,8 @@ def _open(source: str) -> tuple[Dataset, str]:
         dataset.rows = [row for row in dataset.rows if row.environment_key == chosen[0]]
         keys = chosen
     if not dataset.rows:
-        raise CompareError(f"{source} holds no results")
+        damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""
+        raise CompareError(f"{source} holds no results{damaged}")
     return dataset, keys[0] if len(keys) == 1 else ""
 
 

@@ -202,7 +202,7 @@ def load_dataset(db: str | Path, *, environment: str | None = None) -> Dataset:
                 raise StoreError(f"{db}: environment {environment!r} matches {len(matches)} of its environments "
                                  f"({', '.join(environments) or 'none'})")
             environment = matches[0]
-        results = store.results(environment=environment)
+        results = _latest_baselines(store.results(environment=environment))
         damaged = list(store.damaged)
         accuracy = {}
         for sha, data in store.accuracies().items():
@@ -212,6 +212,26 @@ def load_dataset(db: str | Path, *, environment: str | None = None) -> Dataset:
                 continue  # a damaged accuracy entry: that file simply has no accuracy
     return Dataset(rows=[row_from_result(r) for r in results], accuracy=accuracy, environments=environments, source=str(db),
                    damaged=damaged)
+
+
+def _latest_baselines(results: list[Any]) -> list[Any]:
+    """One PyTorch baseline row per configuration and environment: a baseline is keyed by its
+    torch version too, so a database can hold several (torch absent, then installed; 2.13, then
+    2.14). A report shows the current one: the newest that measured something, else the newest."""
+    import json
+
+    chosen: dict[tuple[str, str], Any] = {}
+    for result in results:  # oldest first
+        if result.spec.runner == "ort":
+            continue
+        identity = result.spec.identity()
+        identity["tags"] = [tag for tag in identity["tags"] if tag[0] != "torch"]
+        key = (result.environment.key, json.dumps(identity, sort_keys=True, default=str))
+        previous = chosen.get(key)
+        if previous is None or result.ok or not previous.ok:
+            chosen[key] = result
+    keep = {id(result) for result in chosen.values()}
+    return [result for result in results if result.spec.runner == "ort" or id(result) in keep]
 
 
 def record_accuracy(db: str | Path, accuracies: Iterable[Accuracy]) -> None:

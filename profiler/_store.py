@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -26,8 +26,9 @@ from ortkit.profiler._stats import Stats
 
 __all__ = ["ResultStore", "Result", "Metrics", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID", "STATUSES", "DONE_STATUSES"]
 
-# 1: first version. 2: ``op_profile`` left out of the configuration's identity (result keys
-# recomputed; a configuration stored with and without an op profile becomes one row).
+# 1: first version. 2: ``op_profile`` left out of the configuration's identity and the torch
+# version put into a baseline's (keys recomputed: a configuration stored with and without an op
+# profile becomes one row); schema-1 peak RSS figures dropped (they could be the parent's).
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6F72746B  # "ortk"
 STATUSES = ("ok", "failed", "skipped", "unavailable")
@@ -206,15 +207,33 @@ def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
 
 
 def _rekey(conn: sqlite3.Connection) -> None:
-    """Recompute every row's key from its stored spec (schema 1 -> 2). Two rows that become one
-    configuration keep the one with an op profile, else the newer; damaged rows are left as they are."""
+    """Schema 1 -> 2: recompute every row's key from its stored spec (``op_profile`` left out, a
+    PyTorch baseline tagged with the torch version of the environment it ran in) and drop peak
+    RSS figures that may be the parent's (see `_worker.peak_rss_bytes`). Two rows
+    that become one configuration keep the one with an op profile, else the newer; damaged rows are
+    left as they are."""
+    torch_of: dict[str, str] = {}
+    for env_key, data in conn.execute("SELECT key, data FROM environments").fetchall():
+        try:
+            torch_of[env_key] = str(json.loads(data).get("torch") or "absent")
+        except (TypeError, ValueError, AttributeError):
+            continue
     keep: dict[str, tuple[int, bool]] = {}
-    rows = conn.execute("SELECT rowid, env_key, spec, op_profile FROM results ORDER BY created_at, rowid").fetchall()
-    for rowid, env_key, spec_json, op_profile in rows:
+    rows = conn.execute("SELECT rowid, env_key, spec, op_profile, metrics FROM results ORDER BY created_at, rowid").fetchall()
+    for rowid, env_key, spec_json, op_profile, metrics_json in rows:
         try:
             spec = ProfileSpec.from_dict(json.loads(spec_json))
+            metrics = json.loads(metrics_json)
         except (TypeError, ValueError, KeyError, AttributeError, OrtkitError):
             continue
+        if isinstance(metrics, dict) and metrics.get("peak_rss_bytes") is not None:
+            # Schema-1 workers read ru_maxrss, which Linux carries over from the parent: the figure
+            # may be the parent's peak. Unknown is better than wrong.
+            metrics["peak_rss_bytes"] = None
+            conn.execute("UPDATE results SET metrics = ? WHERE rowid = ?", (json.dumps(metrics), rowid))
+        if spec.runner != "ort" and "torch" not in dict(spec.tags) and env_key in torch_of:
+            spec = replace(spec, tags=(*spec.tags, ("torch", torch_of[env_key])))
+            conn.execute("UPDATE results SET spec = ? WHERE rowid = ?", (json.dumps(spec.to_dict()), rowid))
         key, has_profile = spec.key(str(env_key)), op_profile is not None
         if key in keep:
             other, other_has_profile = keep[key]

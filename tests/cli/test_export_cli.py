@@ -117,3 +117,69 @@ def test_pickle_payload_refused_even_with_force_env(tmp_path: Path, factories: P
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused" in lines[0] and "pickle payload" in lines[0]
     assert not marker.exists()
+
+
+def _invoke(*args: str):
+    result = CliRunner().invoke(cli, ["export", *args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_help_names_every_source_form_and_the_input_syntax() -> None:
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for text in ("zoo name", "checkpoint folder", "FILE.py:FACTORY", "pkg.module:FACTORY", "one --input per forward() argument",
+                 "x:float32:batch,3,H,W", "--int8", "--streaming", "--example-time"):
+        assert text in result.output, text
+
+
+def test_image_user_model_with_symbolic_height_and_width(tmp_path: Path) -> None:
+    factory = tmp_path / "cnn.py"
+    factory.write_text("import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2),"
+                       " torch.nn.BatchNorm2d(4), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n")
+    result = _invoke(f"{factory}:build", "--input", "x:float32:batch,3,H,W", "--out", str(tmp_path / "o"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["spec"]["inputs"][0]["dims"] == ["batch", 3, "H", "W"]
+    assert [row["label"] for row in report["parity"]] == ["example", "other size", "other batch", "large size"]
+
+
+@pytest.mark.parametrize("inputs,expected", [
+    (["x:float33:batch,time,4"], "dtype 'float33'"),
+    (["x:float32"], "expected NAME:DTYPE:DIM"),
+    (["x:float32:batch,time,4", "x:float32:batch,4"], "given more than once"),
+    (["x:float32:batch,seq,4"], "write 'time'"),
+    (["x:float32:batch,time,4", "z:float32:batch,3"], "forward(x) takes 1 input(s) but 2"),
+])
+def test_bad_input_specs_are_usage_errors_exit_2(tmp_path: Path, factories: Path, inputs: list[str], expected: str) -> None:
+    args = [a for spec in inputs for a in ("--input", spec)]
+    result = _invoke(f"{factories}:small", *args, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    for out in (tmp_path / "f", tmp_path / "f" / "sub"):
+        result = _invoke("gru", "--out", str(out))
+        assert result.exit_code == 2 and "is a file" in result.stderr
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_hostile_manifest_message_is_cut_to_one_short_line(tmp_path: Path) -> None:
+    from ortkit.models import Manifest, create_model, save_checkpoint
+
+    model = create_model("gru", hidden_size=4)
+    manifest = Manifest(model="gru", overrides={"hidden_size": 4}, task="seq-digits", task_options={}, metric_name="accuracy",
+                        metric_value=0.0, higher_is_better=True, seed=0, training_seconds=0.0, epochs=0, steps=0,
+                        parameters=1, versions={})
+    folder = save_checkpoint(tmp_path / "ck", model, manifest)
+    data = json.loads((folder / "manifest.json").read_text())
+    data["overrides"]["hidden_size"] = [1] * 100_000
+    (folder / "manifest.json").write_text(json.dumps(data))
+    result = _invoke(str(folder), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 700 and "more characters" in lines[0], lines[0][:200]

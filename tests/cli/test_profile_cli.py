@@ -87,3 +87,49 @@ def test_profile_target_errors_are_one_line(tmp_path: Path, monkeypatch) -> None
     assert unknown.exit_code == 1 and "nosuch" in unknown.output and "Traceback" not in unknown.output
     both = CliRunner().invoke(cli, ["profile", str(model), "--target", "x", "--python", "/usr/bin/python3", "--time", "4"])
     assert both.exit_code == 2 and "--target" in both.output
+
+
+def test_profile_exits_4_when_a_configuration_failed_and_keeps_the_rest(tmp_path: Path) -> None:
+    from onnx import TensorProto as T
+
+    shape = numpy_helper.from_array(np.array([7], dtype=np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "bad",
+                              [helper.make_tensor_value_info("x", T.FLOAT, ["batch", 8])], [helper.make_tensor_value_info("y", T.FLOAT, [7])], [shape])
+    bad = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    bad.ir_version = 8
+    onnx.save(bad, tmp_path / "bad.onnx")
+    good = _model(tmp_path / "good.onnx")
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["profile", str(good), str(tmp_path / "bad.onnx"), "--time", "4", "--max-time", "0.05", "--db", str(db)])
+    assert result.exit_code == 4, result.output
+    assert "1 ok, 1 failed" in result.output and "failed: bad" in result.output and "Traceback" not in result.output
+
+
+def test_profile_summary_prints_messages_verbatim(tmp_path: Path) -> None:
+    # rich markup used to eat "[torch]" out of "pip install 'ortkit[torch]'".
+    import io
+
+    from ortkit.profiler import ProfileSpec, Result, SweepSummary
+    from ortkit.profiler._console import print_summary
+    from ortkit.profiler._environment import collect_environment
+
+    env = collect_environment(with_gpus=False)
+    spec = ProfileSpec(model="m.onnx", model_sha256="0" * 64, model_label="m[1]", runner="torch-eager", time=4)
+    summary = SweepSummary(db="r.db", environment=env)
+    summary.results.append(Result(spec=spec, environment=env, status="unavailable", message="torch is missing (pip install 'ortkit[torch]')"))
+    out = io.StringIO()
+    print_summary(summary, file=out)
+    assert "pip install 'ortkit[torch]'" in out.getvalue() and "m[1]" in out.getvalue()
+
+
+def test_empty_grid_and_empty_database_are_one_line_errors(tmp_path: Path) -> None:
+    model = _model(tmp_path / "seq.onnx")
+    runner = CliRunner()
+    empty_ep = runner.invoke(cli, ["profile", str(model), "--ep", ",", "--time", "4", "--db", str(tmp_path / "r.db")])
+    assert empty_ep.exit_code == 2 and "no EP given" in empty_ep.output
+    from ortkit.profiler import ResultStore
+
+    ResultStore(tmp_path / "empty.db").close()
+    report = runner.invoke(cli, ["report", str(tmp_path / "empty.db"), "--out", str(tmp_path / "rep")])
+    assert report.exit_code == 1 and "holds no results" in report.output
+    assert len(report.output.strip().splitlines()) == 1

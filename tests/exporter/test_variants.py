@@ -82,8 +82,11 @@ def test_metric_before_and_after_for_a_trained_checkpoint(tmp_path: Path) -> Non
                         metric_value=0.0, higher_is_better=True, seed=0, training_seconds=0.0, epochs=0, steps=0,
                         parameters=sum(p.numel() for p in model.parameters()), versions={})
     folder = save_checkpoint(tmp_path / "ckpt", model, manifest)
-    result = export(str(folder), tmp_path / "out", int8="dynamic")
-    metric = result.variants[0].metric
+    result = export(str(folder), tmp_path / "out", int8="dynamic", fp16=True)
+    fp16, int8 = result.variants
+    assert fp16.kind == "fp16" and fp16.metric is not None and fp16.metric["task"] == "seq-digits"
+    assert abs(fp16.metric["change"]) < 0.05  # fp16 barely moves a classifier's accuracy
+    metric = int8.metric
     assert metric is not None and metric["name"] == "accuracy" and metric["task"] == "seq-digits"
 
     # Recompute the fp32 number independently from the written file.
@@ -94,7 +97,7 @@ def test_metric_before_and_after_for_a_trained_checkpoint(tmp_path: Path) -> Non
     assert metric["fp32"] == pytest.approx(task.metric(session.run(None, {"x": x})[0], y))
     assert metric["change"] == pytest.approx(metric["variant"] - metric["fp32"])
     report = json.loads(result.report_path.read_text())
-    assert report["variants"][0]["metric"]["fp32"] == metric["fp32"]
+    assert report["variants"][1]["metric"]["fp32"] == metric["fp32"] == fp16.metric["fp32"]
     assert report["source"]["origin"] == "checkpoint" and report["source"]["trained"] is True
 
 
