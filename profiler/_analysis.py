@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ortkit.profiler._stats import normal_quantile
+
 __all__ = [
     "ScalingFit",
     "fit_scaling",
@@ -63,7 +65,7 @@ def t_quantile(confidence: float, df: int) -> float:
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
     if df > 1000:
-        return _normal_quantile(confidence)
+        return normal_quantile(confidence)
     low, high = 0.0, 1.0
     while _t_two_sided_mass(high, df) < confidence:
         high *= 2.0
@@ -78,19 +80,6 @@ def t_quantile(confidence: float, df: int) -> float:
 
 def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
-def _normal_quantile(confidence: float) -> float:
-    """Two-sided normal critical value (1.96 for 0.95)."""
-    target = 1.0 - (1.0 - confidence) / 2.0
-    low, high = 0.0, 40.0
-    for _ in range(100):
-        mid = (low + high) / 2.0
-        if _normal_cdf(mid) < target:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2.0
 
 
 # -- scaling -------------------------------------------------------------------------------------
