@@ -105,6 +105,7 @@ class ExportResult:
     variants: tuple[VariantResult, ...]
     warnings: tuple[str, ...]
     versions: dict[str, str]
+    failed_variants: tuple[VariantResult, ...] = ()
 
     @property
     def files(self) -> dict[str, Path]:
@@ -127,6 +128,7 @@ class ExportResult:
             "parity": [p.to_dict() for p in self.verification.parity],
             "op_inventory": dict(sorted(self.verification.inventory.items())),
             "variants": [v.to_dict() for v in self.variants],
+            "failed_variants": [{**v.to_dict(), "file": None, "reason": v.verification.summary()} for v in self.failed_variants],
             "warnings": list(self.warnings),
         }
 
@@ -169,6 +171,7 @@ def export(
     optimize_ep: str = "cpu",
     streaming: bool = False,
     seed: int = 0,
+    keep_going: bool = False,
 ) -> ExportResult:
     """Export a model to ONNX in ``out_dir``, verify it, and optionally derive variants.
 
@@ -192,6 +195,9 @@ def export(
             model for ``optimize_ep`` (EP- and machine-specific).
         streaming: also write ``model.streaming.onnx``, a step model with explicit state.
         seed: torch seed for random weights.
+        keep_going: a variant that fails verification is left out (listed, with the reason, in
+            ``failed_variants`` and export.json) instead of failing the whole export. The fp32
+            model must still verify.
 
     Returns:
         An `ExportResult` (also written as ``export.json``).
@@ -242,7 +248,7 @@ def export(
         result = _export_into(resolved, out, staging, exporter=exporter, opset=int(opset),
                               example=(example_batch, example_time), fp16=fp16, fp16_io=fp16_io,
                               int8=int8, calibration=calibration, task=task, optimize=optimize,
-                              optimize_ep=optimize_ep, streaming=streaming)
+                              optimize_ep=optimize_ep, streaming=streaming, keep_going=keep_going)
     except MemoryError:
         raise ExportError(f"exporting {resolved.spec.name!r} ran out of memory; try a smaller --example-time") from None
     except OSError as error:
@@ -540,7 +546,8 @@ def base_metadata(resolved: ModelSource, precision: str, export_info: Mapping[st
 
 def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: str, opset: int,
                  example: tuple[int, int], fp16: bool, fp16_io: str, int8: str | None, calibration: str,
-                 task: str | None, optimize: str | None, optimize_ep: str, streaming: bool) -> ExportResult:
+                 task: str | None, optimize: str | None, optimize_ep: str, streaming: bool,
+                 keep_going: bool = False) -> ExportResult:
     if task is not None:
         resolved.task = task
     if streaming:
@@ -573,7 +580,11 @@ def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: s
 
         variants.append(streaming_variant(context))
     failed = [v for v in variants if not v.verification.ok]
-    if failed:
+    if keep_going:
+        # A sweep over many models wants the fp32 file and the variants that verified; the failed
+        # ones are recorded in export.json with the reason, and no file of theirs is written.
+        variants = [v for v in variants if v.verification.ok]
+    elif failed:
         raise VerificationFailed(
             f"{', '.join(v.kind for v in failed)} variant of {resolved.spec.name!r} failed verification: "
             + "; ".join(f"{v.kind}: {v.verification.summary()}" for v in failed),
@@ -586,6 +597,7 @@ def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: s
         source=resolved.describe(), exporter=kind, opset=opset, attempts=tuple(attempts),
         verification=report, sha256=sha, parameters=int(sum(p.numel() for p in resolved.module.parameters())),
         variants=tuple(variants), warnings=tuple(resolved.warnings), versions=found,
+        failed_variants=tuple(failed) if keep_going else (),
     )
     report_tmp = staging / REPORT_FILE
     report_tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")

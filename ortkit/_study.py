@@ -169,7 +169,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     from ortkit.profiler._reportdata import Accuracy, load_dataset, record_accuracy
     from ortkit.profiler._spec import Budget, file_sha256
     from ortkit.profiler._store import ResultStore
-    from ortkit.profiler._sweepfile import Grid, ModelEntry, export_variants, measure_files
+    from ortkit.profiler._sweepfile import Grid, ModelEntry, export_variants, measure_files, record_export_failures
 
     start = time.perf_counter()
     plan = plan or (QUICK if quick else DEFAULT)
@@ -189,6 +189,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     stamp(f"study '{plan.name}' into {root}")
     files = []
     scores = []
+    export_failures = 0
     for task_plan in plan.tasks:
         task = get_task(task_plan.task, **dict(task_plan.options))
         for model in task_plan.models:
@@ -198,7 +199,9 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
 
             causal = get_spec(model).causal
             entry = ModelEntry("checkpoint", str(checkpoint.resolve()), name, task=task_plan.task)
-            exported = export_variants(entry, plan.precision, bool(plan.chunk) and causal, root / "cache" / "exports", log=stamp)
+            exported, failures = export_variants(entry, plan.precision, bool(plan.chunk) and causal, root / "cache" / "exports", log=stamp)
+            record_export_failures(db, failures)
+            export_failures += len(failures)
             for file in exported:
                 if file.streaming:
                     continue
@@ -216,6 +219,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     summaries = measure_files(files, targets, grid, db=db, budget=Budget.from_dict(dict(plan.budget)), timeout=300.0,
                               op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
     counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
+    counts["failed"] += export_failures
     stamp("writing the report")
     report = write_report(load_dataset(db), root)
     stamp(f"done: {report.html}")

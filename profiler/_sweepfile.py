@@ -21,7 +21,7 @@ from ortkit._errors import UsageError
 from ortkit.profiler._spec import MAX_AXIS
 
 __all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "load_sweep", "parse_sweep", "run_sweep", "SweepRun",
-           "PRECISIONS", "export_variants", "ModelFile"]
+           "PRECISIONS", "export_variants", "ModelFile", "ExportFailure", "record_export_failures"]
 
 SCHEMA_VERSION = 1
 # grid precision name -> (exporter argument, precision recorded in the file's metadata)
@@ -336,16 +336,37 @@ class ModelFile:
         return f"{self.name}{suffix}{'-streaming' if self.streaming else ''}"
 
 
+@dataclass(frozen=True)
+class ExportFailure:
+    """A variant that failed verification: no file, and the reason, listed in the report."""
+
+    name: str
+    kind: str
+    reason: str
+    base_sha256: str
+    zoo_name: str | None
+    family: str | None
+    task: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.kind}"
+
+
 def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: bool, root: Path, *,
-                    log: Callable[[str], None] = lambda message: None) -> list[ModelFile]:
+                    log: Callable[[str], None] = lambda message: None) -> tuple[list[ModelFile], list[ExportFailure]]:
     """Export ``entry`` (zoo or checkpoint) with the requested variants into a folder under
     ``root`` named by the export configuration, or reuse that folder when an earlier run wrote it.
-    An ONNX entry is returned as it is (its precision read from its metadata)."""
+    An ONNX entry is returned as it is (its precision read from its metadata).
+
+    A variant that fails verification does not stop the sweep: it is returned as an
+    `ExportFailure` (record it with `record_export_failures`) and the other files are measured.
+    """
     if entry.kind == "onnx":
         meta = _onnx_metadata(Path(entry.value))
         spec = json.loads(meta.get("ortkit.spec", "{}") or "{}")
         return [ModelFile(Path(entry.value), entry.name, meta.get("ortkit.precision", "fp32"), meta.get("ortkit.streaming") == "1",
-                          meta.get("ortkit.model"), (), meta.get("ortkit.family") or spec.get("family"), entry.task or meta.get("ortkit.task"))]
+                          meta.get("ortkit.model"), (), meta.get("ortkit.family") or spec.get("family"), entry.task or meta.get("ortkit.task"))], []
     wanted = sorted({PRECISIONS[p] for p in precisions if PRECISIONS[p]})
     identity = {"kind": entry.kind, "value": entry.value, "overrides": [list(o) for o in entry.overrides], "variants": wanted,
                 "streaming": streaming, "checkpoint_mtime": _mtime(entry)}
@@ -359,9 +380,9 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
         int8 = next((p.split("-", 1)[1] for p in wanted if p.startswith("int8")), None)
         source = entry.value
         export(source, folder, overrides=dict(entry.overrides) or None, fp16="fp16" in wanted, int8=int8, streaming=streaming,
-               task=entry.task)
+               task=entry.task, keep_going=True)
         if "int8-dynamic" in wanted and "int8-static" in wanted:
-            export(source, folder / "static", overrides=dict(entry.overrides) or None, int8="static", task=entry.task)
+            export(source, folder / "static", overrides=dict(entry.overrides) or None, int8="static", task=entry.task, keep_going=True)
     else:
         log(f"reusing the export of {entry.name} in {folder}")
     data = json.loads(report.read_text())
@@ -369,10 +390,13 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     files = {"fp32": folder / data.get("file", "model.onnx")}
     for variant in data.get("variants", []):
         files[variant["kind"]] = folder / variant["file"]
+    failed = {v["kind"]: str(v.get("reason") or "failed verification") for v in data.get("failed_variants", [])}
     static = folder / "static" / "export.json"
     if static.is_file():
-        for variant in json.loads(static.read_text()).get("variants", []):
+        static_data = json.loads(static.read_text())
+        for variant in static_data.get("variants", []):
             files[variant["kind"]] = folder / "static" / variant["file"]
+        failed.update({v["kind"]: str(v.get("reason") or "failed verification") for v in static_data.get("failed_variants", [])})
     zoo_name = spec.get("name") or None
     # the resolved hyperparameters (a checkpoint's preset for its task included) let the PyTorch
     # baseline rebuild the same architecture
@@ -380,13 +404,40 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     overrides = tuple((str(k), v) for k, v in (hparams.items() if isinstance(hparams, dict) else hparams)) or entry.overrides
     task = entry.task or (data.get("source") or {}).get("task")
     out = []
+    failures = []
     for kind in ["fp32", *wanted] + (["streaming"] if streaming else []):
         path = files.get(kind)
+        if kind in failed:
+            log(f"{entry.name}: the {kind} variant failed verification and is not measured: {failed[kind]}")
+            failures.append(ExportFailure(entry.name, kind, failed[kind], str(data.get("sha256", "")), zoo_name, spec.get("family"), task))
+            continue
         if path is None or not path.is_file():
             raise UsageError(f"the export of {entry.name} in {folder} has no {kind} file; delete that folder to export again")
         precision = "fp32" if kind == "streaming" else kind
         out.append(ModelFile(path, entry.name, precision, kind == "streaming", zoo_name, overrides, spec.get("family"), task))
-    return out
+    return out, failures
+
+
+def record_export_failures(db: str | os.PathLike[str], failures: Sequence[ExportFailure]) -> None:
+    """Store each failed variant as a failed result, so the report lists it with its reason
+    beside the configurations that were measured."""
+    if not failures:
+        return
+    from ortkit.profiler._environment import collect_environment
+    from ortkit.profiler._spec import ProfileSpec
+    from ortkit.profiler._store import Result, ResultStore
+
+    environment = collect_environment()
+    with ResultStore(db) as store:
+        for failure in failures:
+            tags = [("base", failure.name)] + [(k, v) for k, v in (("family", failure.family), ("task", failure.task)) if v]
+            spec = ProfileSpec(
+                model=f"{failure.label}.onnx (not written)",
+                model_sha256=hashlib.sha256(f"{failure.base_sha256}:{failure.kind}".encode()).hexdigest(),
+                model_label=failure.label, precision="fp32" if failure.kind == "streaming" else failure.kind,
+                zoo_name=failure.zoo_name, tags=tuple(tags),
+            )
+            store.add(Result(spec, environment, "failed", message=f"export: the {failure.kind} variant failed verification: {failure.reason}"))
 
 
 def _causal(entry: ModelEntry) -> bool:
@@ -433,9 +484,11 @@ class SweepRun:
     db: Path
     summaries: list[Any] = field(default_factory=list)
     report: Any = None
+    export_failures: list[ExportFailure] = field(default_factory=list)
 
     def count(self, status: str) -> int:
-        return sum(s.count(status) for s in self.summaries)
+        measured = sum(s.count(status) for s in self.summaries)
+        return measured + (len(self.export_failures) if status == "failed" else 0)
 
 
 def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, report: str | os.PathLike[str] | None = None, force: bool = False,
@@ -463,12 +516,16 @@ def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, rep
     check_targets(sweep.targets)
     exports = db_path.parent / "ortkit-exports"
     files: list[ModelFile] = []
+    export_failures: list[ExportFailure] = []
     for entry in sweep.models:
         streaming = bool(sweep.grid.chunk) and entry.kind != "onnx" and _causal(entry)
         if sweep.grid.chunk and not streaming and entry.kind != "onnx":
             log(f"{entry.name} is not causal: no streaming variant, grid.chunk ignored for it")
-        files.extend(export_variants(entry, sweep.grid.precision, streaming, exports, log=log))
-    run = SweepRun(db=db_path)
+        exported, failures = export_variants(entry, sweep.grid.precision, streaming, exports, log=log)
+        files.extend(exported)
+        record_export_failures(db_path, failures)
+        export_failures.extend(failures)
+    run = SweepRun(db=db_path, export_failures=export_failures)
     run.summaries = measure_files(files, sweep.targets, sweep.grid, db=db_path, budget=Budget.from_dict(sweep.budget),
                                   timeout=sweep.timeout_s, op_profile=sweep.op_profile, force=force, log=log, progress=progress)
     out = report if report is not None else sweep.report

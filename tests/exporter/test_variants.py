@@ -110,3 +110,32 @@ def test_optimized_model_is_marked_ep_and_machine_specific(tmp_path: Path) -> No
     assert variant.changes["nodes"]["after"] < variant.changes["nodes"]["before"]
     with pytest.raises(UsageError):
         export("tcn", tmp_path / "x", overrides=small_overrides("tcn"), optimize="all", optimize_ep="nosuch")
+
+
+def test_int8_tolerance_scales_with_the_output_range() -> None:
+    from ortkit.exporter._verify import TOLERANCES
+
+    logits = np.array([[-8.0, 2.0, 10.0]])
+    assert TOLERANCES["int8-dynamic"].atol_for(logits) == pytest.approx(1.5)
+    assert TOLERANCES["int8-dynamic"].atol_for(logits / 100) == pytest.approx(0.15)  # at least of 1
+    assert TOLERANCES["fp32"].atol_for(logits) == pytest.approx(1e-4)  # float parity stays absolute
+
+
+def test_keep_going_keeps_the_verified_files_and_records_the_failed_variant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ortkit.exporter import VerificationFailed
+    from ortkit.exporter._verify import TOLERANCES, Tolerance
+
+    # No quantised model matches float to 1e-9: the int8 variant is bound to fail its parity.
+    monkeypatch.setitem(TOLERANCES, "int8-dynamic", Tolerance(1e-9, 0.0))
+    with pytest.raises(VerificationFailed):
+        export("lstm", tmp_path / "strict", overrides=small_overrides("lstm"), int8="dynamic", fp16=True)
+    assert not (tmp_path / "strict" / "model.onnx").exists()
+
+    result = export("lstm", tmp_path / "kept", overrides=small_overrides("lstm"), int8="dynamic", fp16=True, keep_going=True)
+    assert [v.kind for v in result.variants] == ["fp16"]
+    assert [v.kind for v in result.failed_variants] == ["int8-dynamic"]
+    report = json.loads((tmp_path / "kept" / "export.json").read_text())
+    assert [v["kind"] for v in report["failed_variants"]] == ["int8-dynamic"]
+    assert "parity" in report["failed_variants"][0]["reason"]
+    assert (tmp_path / "kept" / "model.onnx").is_file() and (tmp_path / "kept" / "model.fp16.onnx").is_file()
+    assert not (tmp_path / "kept" / "model.int8-dynamic.onnx").exists()

@@ -89,3 +89,32 @@ def test_small_real_sweep_runs_resumes_and_reports(tmp_path: Path) -> None:
     events = []
     run_sweep(load_sweep(sweep), db=db, progress=events.append)
     assert {e.state for e in events} == {"resumed"} and len(events) == 2
+
+
+@pytest.mark.slow
+def test_a_variant_that_fails_verification_is_listed_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from ortkit.exporter._verify import TOLERANCES, Tolerance
+    from ortkit.profiler._report import build_report
+    from ortkit.profiler._reportdata import load_dataset
+
+    # No quantised model matches float to 1e-9: the int8 variant is bound to fail verification.
+    monkeypatch.setitem(TOLERANCES, "int8-dynamic", Tolerance(1e-9, 0.0))
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        '[[models]]\nzoo = "lstm"\noverrides = { hidden_size = 8, num_layers = 1 }\n'
+        '[grid]\nbatch = [1]\ntime = [16]\nthreads = [1]\nprecision = ["fp32", "int8"]\n'
+        '[measure]\nmax_time_s = 0.05\nmin_runs = 3\nwarmup_runs = 1\ntimeout_s = 120\n'
+    )
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["sweep", str(sweep), "--db", str(db)])
+    assert "Traceback" not in result.output
+    assert result.exit_code == 4 and "1 ok, 1 failed" in result.output, result.output
+    rows = load_dataset(db).rows
+    ok = [r for r in rows if r.status == "ok"]
+    failed = [r for r in rows if r.status == "failed"]
+    assert [r.spec.model_label for r in ok] == ["lstm"]
+    assert [r.spec.model_label for r in failed] == ["lstm-int8-dynamic"]
+    assert "int8-dynamic variant failed verification" in (failed[0].message or "")
+    problems = next(s for s in build_report(load_dataset(db), figures=False).sections if s.title.startswith("Unstable, skipped"))
+    assert any("lstm-int8-dynamic" in row[0] for table in problems.tables for row in table.rows)
