@@ -121,6 +121,8 @@ def read_manifest(path: str | Path) -> Manifest:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{file}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise CheckpointError(f"{file}: JSON nested too deeply to be a manifest") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{file}: expected a JSON object")
     version = data.get("schema_version")

@@ -251,9 +251,15 @@ def get_entry(name: str) -> ModelEntry:
     return entry
 
 
+_DEPTH_KEYS = frozenset({"num_layers", "layers", "levels", "blocks", "conv_layers", "depth"})
+MAX_DEPTH = 32
+MAX_WIDTH = 1 << 20
+
+
 def _check_value(entry: ModelEntry, key: str, value: Any, default: Any) -> None:
     def bad(expected: str) -> BadOverride:
-        return BadOverride(f"model {entry.name!r}: {key}={value!r} is invalid, expected {expected}")
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return BadOverride(f"model {entry.name!r}: {key}={shown} is invalid, expected {expected}")
 
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -265,6 +271,11 @@ def _check_value(entry: ModelEntry, key: str, value: Any, default: Any) -> None:
             raise bad("an integer >= 1")
         if value < 0:
             raise bad("an integer >= 0")
+        # Caps that keep even building the model on the meta device (see _check_size) quick.
+        if key in _DEPTH_KEYS and value > MAX_DEPTH:
+            raise bad(f"an integer <= {MAX_DEPTH}")
+        if value > MAX_WIDTH:
+            raise bad(f"an integer <= {MAX_WIDTH}")
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
@@ -279,6 +290,8 @@ def _check_value(entry: ModelEntry, key: str, value: Any, default: Any) -> None:
             raise bad("a non-empty list of integers")
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
             raise bad("a non-empty list of integers >= 1")
+        if len(value) > MAX_DEPTH or max(value) > MAX_WIDTH:
+            raise bad(f"at most {MAX_DEPTH} integers, each <= {MAX_WIDTH}")
 
 
 def resolve_hparams(name: str, overrides: Mapping[str, Any]) -> tuple[ModelEntry, dict[str, Any]]:
@@ -373,7 +386,28 @@ def create_model(name: str, **overrides: Any) -> torch.nn.Module:
         UnknownModel, BadOverride: as `get_spec`.
     """
     entry, hp = resolve_hparams(name, overrides)
-    module = entry.factory(**{k: v for k, v in hp.items() if k != "preset"})
+    arguments = {k: v for k, v in hp.items() if k != "preset"}
+    _check_size(entry, arguments)
+    module = entry.factory(**arguments)
     parameters = sum(p.numel() for p in module.parameters())
     module.ortkit_spec = _make_spec(entry, hp, parameters)
     return module
+
+
+# Above this, overrides (or a hostile checkpoint manifest) would ask for tens of GB of weights.
+MAX_PARAMETERS = 1_000_000_000
+
+
+def _check_size(entry: ModelEntry, arguments: Mapping[str, Any]) -> None:
+    """Refuse sizes that would exhaust memory, before allocating anything: the model is first
+    built on torch's meta device, which records shapes only."""
+    import torch
+
+    with torch.device("meta"):
+        probe = entry.factory(**arguments)
+    parameters = sum(p.numel() for p in probe.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise BadOverride(
+            f"model {entry.name!r} with {', '.join(f'{k}={v}' for k, v in sorted(arguments.items()))} would have "
+            f"{parameters:,} parameters (at most {MAX_PARAMETERS:,}); choose smaller sizes"
+        )

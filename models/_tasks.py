@@ -194,9 +194,17 @@ class AddingTask(Task):
             raise BadTaskOption(f"task 'adding': {key}={value} is invalid, expected an integer >= 1")
         return value
 
+    # Largest split the task will build in memory (x holds 2 float32 values per step).
+    MAX_SPLIT_BYTES = 2 * 2**30
+
     def _make(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         n = int(self.options[f"{split}_size"])
         t = self.time_steps
+        if n * t * 2 * 4 > self.MAX_SPLIT_BYTES:
+            raise BadTaskOption(
+                f"task 'adding': {split}_size={n} x length={t} needs {n * t * 8 / 2**30:.1f} GiB for the {split} split "
+                f"(at most {self.MAX_SPLIT_BYTES / 2**30:.0f} GiB); lower length or {split}_size"
+            )
         rng = _split_rng(int(self.options["seed"]), split)
         values = rng.random((n, t), dtype=np.float32)
         half = t // 2

@@ -145,3 +145,11 @@ def test_save_refuses_a_file_as_folder(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(CheckpointError, match="not a folder"):
         save_checkpoint(tmp_path / "f", create_model("gru"), _manifest())
+
+
+def test_a_deeply_nested_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    from ortkit.models._checkpoint import read_manifest
+
+    (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        read_manifest(tmp_path)

@@ -150,3 +150,9 @@ def test_fashion_mnist_from_the_debian_package() -> None:
     task = get_task("fashion-mnist")
     x, y = task.load("test")
     assert x.shape == (10000, 1, 28, 28) and np.bincount(y).tolist() == [1000] * 10
+
+
+def test_adding_refuses_a_split_too_large_for_memory() -> None:
+    task = get_task("adding", length=10**7, train_size=1000)
+    with pytest.raises(BadTaskOption, match=r"train_size=1000 x length=10000000 needs 74.5 GiB .* lower length or train_size"):
+        task.load("train")

@@ -201,3 +201,25 @@ def test_importing_the_zoo_does_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "fragment"),
+    [
+        ("lstm", {"num_layers": 10**6}, "num_layers=1000000 is invalid, expected an integer <= 32"),
+        ("tcn", {"levels": 64}, "levels=64 is invalid, expected an integer <= 32"),
+        ("gru", {"hidden_size": 10**12}, "expected an integer <= 1048576"),
+        ("cnn2d", {"widths": [8] * 100}, "at most 32 integers"),
+        ("lstm", {"hidden_size": 100_000, "num_layers": 4}, "parameters (at most 1,000,000,000); choose smaller sizes"),
+    ],
+)
+def test_sizes_that_would_exhaust_memory_are_refused_before_allocating(name: str, overrides: dict, fragment: str) -> None:
+    with pytest.raises(BadOverride) as caught:
+        create_model(name, **overrides)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_huge_override_value_is_not_echoed_whole() -> None:
+    with pytest.raises(BadOverride) as caught:
+        create_model("lstm", hidden_size="x" * 100_000)
+    assert len(str(caught.value)) < 200
