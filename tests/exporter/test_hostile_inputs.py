@@ -131,8 +131,8 @@ def _checkpoint(tmp_path: Path, **manifest_changes: object) -> Path:
 
 
 @pytest.mark.parametrize("changes,expected", [
-    ({"overrides": {"hidden_size": 10**12}}, "overflow"),
-    ({"overrides": {"hidden_size": 4, "num_layers": 10**6}}, "far larger than its weights"),
+    ({"overrides": {"hidden_size": 10**12}}, "hidden_size=1000000000000 is invalid, expected an integer <= 1048576"),
+    ({"overrides": {"hidden_size": 4, "num_layers": 10**6}}, "num_layers=1000000 is invalid, expected an integer <= 32"),
     ({"overrides": {"hidden_size": 4096}}, "far larger than its weights"),
     ({"overrides": {"hidden_size": "4; rm -rf /"}}, "hidden_size"),
     ({"overrides": {"hidden_size": 1e308}}, "hidden_size"),
