@@ -51,6 +51,11 @@ class Budget:
     ``target_rel_ci`` of the median (after at least ``min_runs``), or when ``max_runs`` runs or
     ``max_time_s`` seconds of measuring are spent, whichever comes first. The budget is stored with
     each result but is not part of its identity: a longer budget measures the same thing better.
+
+    ``processes``: how many fresh worker processes measure the configuration, each with this
+    budget; their samples are pooled. A process brings its own memory layout, thread placement
+    and cache state, which moves a median by several percent from one process to the next on a
+    shared machine; pooling a few (as pyperf does) makes the median reproducible.
     """
 
     warmup_runs: int = 3
@@ -60,9 +65,10 @@ class Budget:
     max_time_s: float = 2.0
     target_rel_ci: float = 0.01
     concurrency_time_s: float = 1.0
+    processes: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("warmup_runs", "min_runs", "max_runs"):
+        for name in ("warmup_runs", "min_runs", "max_runs", "processes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"budget: {name} must be an integer, got {value!r}")
@@ -70,6 +76,8 @@ class Budget:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise UsageError(f"budget: {name} must be a finite number >= 0, got {value!r}")
+        if not 1 <= self.processes <= 100:
+            raise UsageError(f"budget: processes must be between 1 and 100, got {self.processes}")
         if self.min_runs < 1 or self.max_runs < self.min_runs:
             raise UsageError(f"budget: need 1 <= min_runs <= max_runs, got {self.min_runs} and {self.max_runs}")
         if self.max_time_s <= 0 or self.target_rel_ci <= 0 or self.concurrency_time_s <= 0 or self.warmup_runs < 0:

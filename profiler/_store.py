@@ -113,6 +113,7 @@ class Metrics:
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     stop_reason: str | None = None
     warmup_ms: tuple[float, ...] = ()
+    process_p50_ms: tuple[float, ...] = ()
     exit_code: int | None = None
     signal: str | None = None
     wall_s: float | None = None
@@ -131,7 +132,7 @@ class Metrics:
         for name in ("flops_per_op_type", "node_assignment"):
             values[name] = tuple((str(k), int(v)) for k, v in dict(values.get(name) or {}).items())
         values["input_shapes"] = tuple((str(k), tuple(int(x) for x in v)) for k, v in dict(values.get("input_shapes") or {}).items())
-        for name in ("uncounted_ops", "active_providers", "warmup_ms"):
+        for name in ("uncounted_ops", "active_providers", "warmup_ms", "process_p50_ms"):
             values[name] = tuple(values.get(name) or ())
         return cls(**values)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from ortkit._errors import OrtkitError, UsageError
 from ortkit.profiler._environment import Environment
 from ortkit.profiler._isolation import run_isolated, worker_environment
@@ -364,11 +366,13 @@ def profile(
             if spec.runner == "ort" and unavailable.get(spec.ep):
                 result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
             else:
-                payload = run_isolated(
-                    {"spec": spec.to_dict(), "budget": budget.to_dict()},
-                    python=python if spec.runner == "ort" else None, timeout=timeout,
-                )
-                result = _to_result(spec, env, budget, payload)
+                payloads = []
+                while len(payloads) < budget.processes and (not payloads or payloads[-1].get("status") == "ok"):
+                    payloads.append(run_isolated(
+                        {"spec": spec.to_dict(), "budget": budget.to_dict()},
+                        python=python if spec.runner == "ort" else None, timeout=timeout,
+                    ))
+                result = _to_result(spec, env, budget, _pool(payloads))
             store.add(result)
             summary.results.append(result)
             summary.measured += 1
@@ -383,6 +387,21 @@ def _reusable(previous: Result, spec: ProfileSpec) -> bool:
     if previous.status not in DONE_STATUSES:
         return False
     return not (spec.op_profile and previous.status == "ok" and previous.op_profile is None)
+
+
+def _pool(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """One payload from the workers that measured the same configuration: the first failure as it
+    is (never a number), else the first payload's metrics with every process's samples pooled and
+    each process's median kept in ``metrics.process_p50_ms``."""
+    failed = next((p for p in payloads if p.get("status") != "ok"), None)
+    if failed is not None or len(payloads) == 1:
+        return failed or payloads[0]
+    pooled = dict(payloads[0])
+    pooled["samples_ms"] = [x for p in payloads for x in p.get("samples_ms") or ()]
+    metrics = dict(pooled.get("metrics") or {})
+    metrics["process_p50_ms"] = [float(np.median(p.get("samples_ms") or [math.nan])) for p in payloads]
+    pooled["metrics"] = metrics
+    return pooled
 
 
 def _to_result(spec: ProfileSpec, env: Environment, budget: Budget, payload: dict[str, Any]) -> Result:

@@ -88,3 +88,24 @@ def test_results_of_other_environments_are_kept_apart(tmp_path: Path, fast: Budg
     assert again.resumed == 1 and again.results[0].samples_ms == mine.samples_ms
     assert again.other_environments == [other_env.key]
     assert len(ResultStore(db).results(environment=mine.environment.key)) == 1
+
+
+def test_several_worker_processes_pool_their_samples(tmp_path: Path, fast: Budget, build: SimpleNamespace, misbehaving_python: str) -> None:
+    mm = build.matmul(tmp_path / "mm.onnx")
+    summary = profile([mm], ["cpu"], [1], [None], [1], db=tmp_path / "r.db", budget=replace(fast, processes=3))
+    (result,) = summary.results
+    assert result.status == "ok" and len(result.metrics.process_p50_ms) == 3
+    assert result.budget.processes == 3
+    # every process contributes at least min_runs samples to the pool the statistics come from
+    assert result.stats.n == len(result.samples_ms) >= 3 * fast.min_runs
+    # a crashing worker is never pooled away: the configuration is recorded as failed
+    crashme = build.matmul(tmp_path / "crashme.onnx")
+    crashing = profile([crashme], ["cpu"], [1], [None], [1], db=tmp_path / "c.db", budget=replace(fast, processes=3),
+                       python=misbehaving_python)
+    (failed,) = crashing.results
+    assert failed.status == "failed" and failed.metrics.signal and not failed.samples_ms
+
+
+def test_processes_must_be_sane() -> None:
+    with pytest.raises(UsageError, match="processes must be between 1 and 100"):
+        Budget(processes=0)
