@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ortkit._errors import UsageError
+from ortkit._machine import cpu_model
 from ortkit.exporter._sources import ModelSource
 from ortkit.exporter._verify import (
     RECURRENT_OPS,
@@ -423,7 +424,7 @@ def optimized_variant(ctx: VariantContext, level: str, ep: str = "cpu") -> Any:
         ort.InferenceSession(str(ctx.base), sess_options=options, providers=[provider])
     before, after = _load_inventory(ctx.base), _load_inventory(path)
     target = {"ep": provider, "level": level, "onnxruntime": ort.__version__, "machine": platform.machine(),
-              "processor": _cpu_model(), "specific": True}
+              "processor": cpu_model(), "specific": True}
     sha = _finish(ctx, path, "fp32", {"ortkit.optimized_for": json.dumps(target, sort_keys=True)})
     report = _verify(ctx, path, f"optimized ({level}, {short}) variant", TOLERANCES["fp32"],
                      providers=(provider,), checker=False)
@@ -436,13 +437,3 @@ def optimized_variant(ctx: VariantContext, level: str, ep: str = "cpu") -> Any:
                   "on a machine like this one"] + [" ".join(line.split())[:200] for line in logged],
     }
     return VariantResult(f"optimized-{short}", path.name, sha, report, changes)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
