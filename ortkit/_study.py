@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ortkit._errors import OrtkitError
+
 __all__ = ["StudyPlan", "QUICK", "DEFAULT", "StudyResult", "run_study", "discover_targets", "evaluate_file"]
 
 
@@ -88,9 +90,10 @@ class StudyResult:
     seconds: float = 0.0
 
 
-def discover_targets() -> list[Any]:
+def discover_targets(log: Callable[[str], None] = print) -> list[Any]:
     """The EPs this interpreter's onnxruntime offers (CPU, OpenVINO, CUDA) plus every registered
-    target (`ortkit target add`) whose EP is not already covered here."""
+    target (`ortkit target add`) whose EP is not already covered here. A targets file that cannot
+    be read is reported through ``log`` and skipped: the local EPs still run."""
     import onnxruntime as ort
 
     from ortkit.profiler._sweepfile import TargetEntry
@@ -106,8 +109,8 @@ def discover_targets() -> list[Any]:
             if target.default_ep not in covered:
                 targets.append(TargetEntry(target.default_ep, target=target.name))
                 covered.add(target.default_ep)
-    except Exception:  # noqa: BLE001 - a broken targets file must not stop the study; the CPU still runs
-        pass
+    except OrtkitError as error:
+        log(f"registered targets skipped: {error}")
     return targets
 
 
@@ -163,7 +166,6 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     Raises:
         OrtkitError: the output folder or database cannot be used, a model fails to export.
     """
-    from ortkit._errors import OrtkitError
     from ortkit.models import get_task
     from ortkit.profiler._report import write_report
     from ortkit.profiler._reportdata import Accuracy, load_dataset, record_accuracy
@@ -212,7 +214,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
             files.extend(exported)
     record_accuracy(db, scores)
 
-    targets = targets if targets is not None else discover_targets()
+    targets = targets if targets is not None else discover_targets(stamp)
     stamp(f"measuring {len(files)} files on {', '.join(t.ep + ('' if t.target is None else f' ({t.target})') for t in targets)}")
     grid = Grid(batch=plan.batch, time=plan.time, threads=plan.threads, precision=plan.precision, chunk=plan.chunk,
                 baseline=("torch",), baseline_time=plan.baseline_time)

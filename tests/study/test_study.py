@@ -47,3 +47,14 @@ def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
     assert events and {e.state for e in events} == {"resumed"}
     assert len(load_dataset(second.db).rows) == len(dataset.rows)
     assert QUICK.time and QUICK.tasks[0].models == ("lstm", "gru", "tcn")
+
+
+def test_a_broken_targets_file_is_reported_and_the_local_eps_still_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ortkit._study import discover_targets
+
+    monkeypatch.setenv("ORTKIT_HOME", str(tmp_path))
+    (tmp_path / "targets.json").write_text("{not json")
+    lines: list[str] = []
+    targets = discover_targets(lines.append)
+    assert [t.ep for t in targets][:1] == ["cpu"]
+    assert len(lines) == 1 and lines[0].startswith("registered targets skipped: ") and "targets.json" in lines[0]
