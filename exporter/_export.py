@@ -28,12 +28,11 @@ from ortkit._errors import UsageError
 from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
 from ortkit.exporter._sources import ModelSource, check_example_size, infer_spec, resolve_source
 from ortkit.exporter._verify import (
+    structural_report,
     TOLERANCES,
     Check,
     VerifyReport,
-    check_declared,
     flatten_outputs,
-    full_check,
     has_time,
     inventory_checks,
     named_dims,
@@ -444,17 +443,8 @@ def _inventory(path: Path) -> Any:
 
 
 def _verify_base(resolved: ModelSource, path: Path, example: tuple[int, int], label: str) -> VerifyReport:
-    import onnx
-
     spec = resolved.spec
-    report = VerifyReport(label)
-    report.checks.append(full_check(path))
-    model = onnx.load(str(path), load_external_data=False)
-    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
-    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
-    inventory = op_inventory(model)
-    report.inventory = dict(inventory)
-    report.checks += inventory_checks(inventory, spec.recurrent_layers, None)
+    report = structural_report(path, spec, label)
     shapes = parity_shapes(spec.inputs, *example)
     report.parity = run_parity(path, torch_reference(resolved.module, spec), spec.inputs, shapes, TOLERANCES["fp32"],
                                int_high=resolved.int_high)

@@ -28,16 +28,13 @@ import numpy as np
 from ortkit.exporter._errors import StreamingUnsupported
 from ortkit.exporter._sources import ModelSource
 from ortkit.exporter._verify import (
+    structural_report,
     TOLERANCES,
     ParityRow,
     VerifyReport,
     _compare,
     _one_line,
     _warnings_as_text,
-    check_declared,
-    full_check,
-    inventory_checks,
-    op_inventory,
     open_session,
 )
 from ortkit.models._registry import ModelSpec, TensorSpec
@@ -210,15 +207,7 @@ def chunk_plan(field: int | None, example_time: int) -> tuple[int, list[tuple[st
 
 def verify_streaming(path: Path, module: Any, spec: ModelSpec, states: list[StateInfo], field: int | None,
                      example: tuple[int, int]) -> VerifyReport:
-    import onnx
-
-    report = VerifyReport("streaming variant")
-    report.checks.append(full_check(path))
-    model = onnx.load(str(path))
-    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
-    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
-    report.inventory = dict(op_inventory(model))
-    report.checks += inventory_checks(report.inventory, spec.recurrent_layers, None)
+    report = structural_report(path, spec, "streaming variant")
     length, plan = chunk_plan(field, example[1])
     tol = TOLERANCES["fp32"]
     with _warnings_as_text() as noise:

@@ -22,14 +22,11 @@ from ortkit._errors import UsageError
 from ortkit._machine import cpu_model
 from ortkit.exporter._sources import ModelSource
 from ortkit.exporter._verify import (
-    RECURRENT_OPS,
+    structural_report,
     TOLERANCES,
     Check,
     Tolerance,
     VerifyReport,
-    check_declared,
-    full_check,
-    inventory_checks,
     op_inventory,
     parity_shapes,
     run_parity,
@@ -72,18 +69,8 @@ def _reference(ctx: VariantContext) -> Callable[[dict[str, np.ndarray]], list[np
 
 def _verify(ctx: VariantContext, path: Path, label: str, tolerance: Tolerance, *, feed_dtype: dict[str, str] | None = None,
             providers: tuple[str, ...] = ("CPUExecutionProvider",), checker: bool = True) -> VerifyReport:
-    import onnx
-
     spec = ctx.resolved.spec
-    report = VerifyReport(label)
-    if checker:
-        report.checks.append(full_check(path))
-    model = onnx.load(str(path))
-    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
-    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
-    inventory = op_inventory(model)
-    report.inventory = dict(inventory)
-    report.checks += inventory_checks(inventory, spec.recurrent_layers, None)
+    report = structural_report(path, spec, label, checker=checker)
     shapes = parity_shapes(spec.inputs, *ctx.example)
     report.parity = run_parity(path, _reference(ctx), spec.inputs, shapes, tolerance, feed_dtype=feed_dtype, providers=providers,
                                int_high=ctx.resolved.int_high)
@@ -338,16 +325,8 @@ def _verify_on_task(ctx: VariantContext, path: Path, label: str, tolerance: Tole
     """Like `_verify`, but parity inputs are cut from task data: static scales are only valid in
     the range they were calibrated on, so random normal inputs would test the wrong thing. Times
     longer than the task's are made by joining samples end to end."""
-    import onnx
-
     spec = ctx.resolved.spec
-    report = VerifyReport(label)
-    report.checks.append(full_check(path))
-    model = onnx.load(str(path))
-    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
-    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
-    report.inventory = dict(op_inventory(model))
-    report.checks += inventory_checks(report.inventory, spec.recurrent_layers, None)
+    report = structural_report(path, spec, label)
     name = spec.inputs[0].name
     timed = spec.inputs[0].dims[1] == "time"
 

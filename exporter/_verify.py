@@ -497,3 +497,21 @@ def inventory_checks(inventory: Mapping[str, int], expected_recurrent: int, othe
             f"{here} nodes; {there} when exported at time={time}" + ("" if here == there else " (the time axis is unrolled or baked in)"),
         ))
     return checks
+
+
+def structural_report(path: str | Path, spec: Any, label: str, *, checker: bool = True) -> VerifyReport:
+    """The checks every exported file gets before parity: onnx's full check (``checker``), declared
+    input and output shapes keep the spec's symbolic axes, and the op inventory (fused recurrent
+    nodes == the spec's recurrent layers)."""
+    import onnx
+
+    report = VerifyReport(label)
+    if checker:
+        report.checks.append(full_check(path))
+    model = onnx.load(str(path), load_external_data=False)
+    report.checks.append(check_declared("inputs", model.graph.input, spec.inputs))
+    report.checks.append(check_declared("outputs", model.graph.output, spec.outputs))
+    report.inventory = dict(op_inventory(model))
+    report.checks += inventory_checks(report.inventory, spec.recurrent_layers, None)
+    return report
+

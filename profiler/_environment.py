@@ -147,7 +147,8 @@ def _gpus() -> tuple[tuple[str, ...], str | None]:
     except (OSError, subprocess.SubprocessError):
         return (), None
     rows = [line.split(",") for line in out.strip().splitlines() if line.strip()]
-    return tuple(row[0].strip() for row in rows), (rows[0][1].strip() if rows and len(row := rows[0]) > 1 else None)
+    driver = rows[0][1].strip() if rows and len(rows[0]) > 1 else None
+    return tuple(row[0].strip() for row in rows), driver
 
 
 def _git_revision() -> str | None:

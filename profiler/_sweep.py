@@ -95,7 +95,7 @@ def resolve_model(item: str | os.PathLike[str], export_dir: str | os.PathLike[st
         if text.endswith(".onnx") or os.sep in text:
             raise UsageError(f"model file not found: {text}")
         path = _export_zoo_model(text, export_dir)
-    meta = _metadata(path)
+    meta = onnx_metadata(path)
     zoo_name = meta.get("ortkit.model")
     overrides: tuple[tuple[str, Any], ...] = ()
     if "ortkit.spec" in meta:
@@ -110,7 +110,8 @@ def resolve_model(item: str | os.PathLike[str], export_dir: str | os.PathLike[st
     )
 
 
-def _metadata(path: Path) -> dict[str, str]:
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's metadata_props (without loading external data); unreadable -> UsageError."""
     import onnx
 
     try:

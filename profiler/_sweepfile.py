@@ -363,7 +363,9 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     `ExportFailure` (record it with `record_export_failures`) and the other files are measured.
     """
     if entry.kind == "onnx":
-        meta = _onnx_metadata(Path(entry.value))
+        from ortkit.profiler._sweep import onnx_metadata
+
+        meta = onnx_metadata(Path(entry.value))
         spec = json.loads(meta.get("ortkit.spec", "{}") or "{}")
         return [ModelFile(Path(entry.value), entry.name, meta.get("ortkit.precision", "fp32"), meta.get("ortkit.streaming") == "1",
                           meta.get("ortkit.model"), (), meta.get("ortkit.family") or spec.get("family"), entry.task or meta.get("ortkit.task"))], []
@@ -462,16 +464,6 @@ def _mtime(entry: ModelEntry) -> float | None:
         return (Path(entry.value) / "model.safetensors").stat().st_mtime
     except OSError:
         return None
-
-
-def _onnx_metadata(path: Path) -> dict[str, str]:
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
-        raise UsageError(f"{path} is not a readable ONNX model: {type(error).__name__}") from None
-    return {p.key: p.value for p in model.metadata_props}
 
 
 # -- running -------------------------------------------------------------------------------------
