@@ -10,7 +10,6 @@ a hidden temporary folder inside it and renamed into place at the end, ``export.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import platform
@@ -25,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ortkit._errors import UsageError
+from ortkit._hashing import file_sha256
 from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
 from ortkit.exporter._sources import ModelSource, check_example_size, infer_spec, resolve_source
 from ortkit.exporter._verify import (
@@ -494,14 +494,6 @@ def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: i
     )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def parity_summary(report: VerifyReport) -> dict[str, Any]:
     worst = max((p.max_abs or 0.0 for p in report.parity), default=0.0)
     return {"ok": report.ok, "shapes": len(report.parity), "max_abs_err": worst,
@@ -581,7 +573,7 @@ def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: s
             table="\n".join(v.verification.table() for v in failed),
         )
 
-    sha = sha256_file(model_path)
+    sha = file_sha256(model_path)
     result = ExportResult(
         out_dir=out, model_path=out / MODEL_FILE, report_path=out / REPORT_FILE, spec=resolved.spec,
         source=resolved.describe(), exporter=kind, opset=opset, attempts=tuple(attempts),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ortkit._errors import UsageError
+from ortkit._hashing import file_sha256
 from ortkit.exporter._errors import SourceError, UnsafeCheckpoint
 from ortkit.models._registry import ModelSpec, TensorSpec
 
@@ -162,14 +163,6 @@ def check_example_size(specs: Sequence[TensorSpec], batch: int, time: int) -> No
             f"the inputs {', '.join(s.name for s in specs)} would need {total:,} elements at the largest "
             f"verification shape (limit {MAX_EXAMPLE_ELEMENTS:,}); use smaller fixed dims or --example-time"
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -370,7 +363,7 @@ def _from_zoo(name: str, checkpoint: str | Path | None, specs: list[TensorSpec],
         )
     else:
         apply_state_dict(module, load_state_dict_file(checkpoint), checkpoint)
-        result.checkpoint, result.checkpoint_sha256 = str(checkpoint), _sha256(Path(checkpoint))
+        result.checkpoint, result.checkpoint_sha256 = str(checkpoint), file_sha256(Path(checkpoint))
         result.trained = True
         result.task = None  # unknown which task this state dict was trained on
     return result
@@ -402,7 +395,7 @@ def _from_ortkit_checkpoint(path: Path, specs: list[TensorSpec]) -> ModelSource:
     return ModelSource(
         module=module, spec=spec, origin="checkpoint", label=str(path), trained=True,
         task=str(task) if task else spec.preset, task_options=dict(options),
-        checkpoint=str(folder), checkpoint_sha256=_sha256(weights) if weights.is_file() else None,
+        checkpoint=str(folder), checkpoint_sha256=file_sha256(weights) if weights.is_file() else None,
     )
 
 
@@ -564,7 +557,7 @@ def _from_factory(source: str, checkpoint: str | Path | None, specs: list[Tensor
     ckpt_sha = None
     if checkpoint is not None:
         apply_state_dict(module, load_state_dict_file(checkpoint), checkpoint)
-        result_trained, ckpt_sha = True, _sha256(Path(checkpoint))
+        result_trained, ckpt_sha = True, file_sha256(Path(checkpoint))
     declared = getattr(module, "ortkit_spec", None)
     if isinstance(declared, ModelSpec):
         spec = declared

@@ -163,7 +163,7 @@ def streaming_spec(spec: ModelSpec, states: list[StateInfo]) -> ModelSpec:
 
 def streaming_variant(ctx: Any) -> Any:
     """Export, verify and describe ``model.streaming.onnx`` (see the module docstring)."""
-    from ortkit.exporter._export import VariantResult, _export_one, sha256_file, write_metadata, base_metadata
+    from ortkit.exporter._export import VariantResult, _export_one, file_sha256, write_metadata, base_metadata
 
     resolved: ModelSource = ctx.resolved
     check_streamable(resolved)
@@ -191,7 +191,7 @@ def streaming_variant(ctx: Any) -> Any:
         "output": "the head at every step: (batch, chunk, outputs); chunks concatenate to forward_steps",
         "initial_state": "zeros",
     }
-    return VariantResult("streaming", path.name, sha256_file(path), report, changes)
+    return VariantResult("streaming", path.name, file_sha256(path), report, changes)
 
 
 def chunk_plan(field: int | None, example_time: int) -> tuple[int, list[tuple[str, int, int]]]:

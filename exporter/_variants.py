@@ -78,12 +78,12 @@ def _verify(ctx: VariantContext, path: Path, label: str, tolerance: Tolerance, *
 
 
 def _finish(ctx: VariantContext, path: Path, precision: str, extra: dict[str, str] | None = None, info: dict[str, Any] | None = None) -> str:
-    from ortkit.exporter._export import base_metadata, sha256_file, write_metadata
+    from ortkit.exporter._export import base_metadata, file_sha256, write_metadata
 
     export_info = {"exporter": ctx.exporter, "opset": ctx.opset, "versions": ctx.versions,
                    "source": ctx.resolved.describe(), "variant": precision, **(info or {})}
     write_metadata(path, {**base_metadata(ctx.resolved, precision, export_info), **(extra or {})})
-    return sha256_file(path)
+    return file_sha256(path)
 
 
 def _op_changes(before: Counter[str], after: Counter[str]) -> dict[str, Any]:

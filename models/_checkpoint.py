@@ -7,7 +7,6 @@ names is rebuilt from the zoo.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortkit._errors import OrtkitError
+from ortkit._hashing import file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -79,14 +79,6 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_checkpoint(path: str | Path, model: torch.nn.Module, manifest: Manifest) -> Path:
     """Write ``model``'s weights and ``manifest`` into the folder ``path`` (created if needed).
 
@@ -102,7 +94,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, manifest: Manifest
     weights = folder / WEIGHTS_FILE
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(weights), metadata={"format": "pt", "ortkit.model": manifest.model})
-    data = {**manifest.to_dict(), "weights_sha256": _sha256(weights), "schema_version": MANIFEST_SCHEMA_VERSION}
+    data = {**manifest.to_dict(), "weights_sha256": file_sha256(weights), "schema_version": MANIFEST_SCHEMA_VERSION}
     tmp = folder / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(folder / MANIFEST_FILE)
@@ -179,7 +171,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, Manifest]:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{weights}: weights file missing")
-    if manifest.weights_sha256 and _sha256(weights) != manifest.weights_sha256:
+    if manifest.weights_sha256 and file_sha256(weights) != manifest.weights_sha256:
         raise CheckpointError(f"{weights}: sha256 does not match the manifest (file changed or corrupt)")
     try:
         state = load_file(str(weights))

@@ -10,10 +10,10 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from ortkit._errors import UsageError
+from ortkit._hashing import file_sha256
 
 __all__ = ["ProfileSpec", "Budget", "RUNNERS", "file_sha256"]
 
@@ -32,15 +32,6 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
     return value
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
