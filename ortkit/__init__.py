@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortkit._errors import InternalError, OrtkitError, UsageError
@@ -18,7 +20,10 @@ ONNXRUNTIME_MISSING = (
     "or 'ortkit[openvino]' (onnxruntime-openvino); install only one of them."
 )
 
-if importlib.util.find_spec("onnxruntime") is None:
+# The `ortkit` console script imports this package before its own code runs, so raising here would
+# show the user a traceback: the CLI instead reports the missing distribution in one line when a
+# command needs it, and `ortkit env` still works to diagnose the environment.
+if importlib.util.find_spec("onnxruntime") is None and Path(sys.argv[0] if sys.argv else "").name != "ortkit":
     raise ImportError(ONNXRUNTIME_MISSING)
 
 __version__ = "0.1.0"

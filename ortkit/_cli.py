@@ -104,6 +104,10 @@ def _module_exists(module: str) -> bool:
 
 def _missing_dependency_message(error: ImportError) -> str:
     name = (error.name or "").split(".")[0]
+    if name == "onnxruntime":
+        from ortkit import ONNXRUNTIME_MISSING
+
+        return ONNXRUNTIME_MISSING
     extra = {
         "torch": "torch",
         "onnxscript": "torch",

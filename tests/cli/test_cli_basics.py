@@ -59,3 +59,23 @@ def test_importing_ortkit_without_onnxruntime_names_the_extras() -> None:
     assert last.startswith("ImportError: ortkit needs one onnxruntime distribution")
     for extra in ("ortkit[cpu]", "ortkit[gpu]", "ortkit[openvino]"):
         assert extra in last
+
+
+def test_cli_without_onnxruntime_says_so_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    from pathlib import Path
+
+    # A sitecustomize that hides onnxruntime from the console script, as if none were installed.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['onnxruntime'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    exe = str(Path(sys.executable).with_name("ortkit"))
+    run = subprocess.run([exe, "run", str(tmp_path / "m.onnx")], capture_output=True, text=True, env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "Error: ortkit needs one onnxruntime distribution and none is installed: pip install 'ortkit[cpu]' (onnxruntime), "
+        "'ortkit[gpu]' (onnxruntime-gpu) or 'ortkit[openvino]' (onnxruntime-openvino); install only one of them."
+    ]
+    # `ortkit env` still runs, to diagnose the environment
+    diagnosed = subprocess.run([exe, "env", "--json"], capture_output=True, text=True, env=env)
+    assert diagnosed.returncode == 0, diagnosed.stderr
+    assert json.loads(diagnosed.stdout)["execution_providers"] == []
