@@ -115,3 +115,18 @@ def models() -> object:
         build = staticmethod(_model)
 
     return Models
+
+
+def point_external(tensor: TensorProto, location: str = "../outside.bin", **extra: str) -> TensorProto:
+    """Point ``tensor`` at external data at ``location`` (its bytes are not written); ``extra``
+    adds external-data keys such as offset or length."""
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.ClearField("int64_data")
+    del tensor.external_data[:]
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in {"location": location, **extra}.items():
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+

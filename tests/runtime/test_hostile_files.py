@@ -13,28 +13,17 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
 from ortkit.runtime import ModelRejected, Runtime, load_model_safely
+
+from .conftest import point_external
 
 W = np.arange(16, dtype=np.float32).reshape(4, 4)
 X = np.ones((2, 4), np.float32)
 
 
-def _external(tensor: TensorProto, location: str = "../outside.bin", **extra: str) -> TensorProto:
-    tensor.ClearField("raw_data")
-    tensor.ClearField("float_data")
-    tensor.ClearField("int64_data")
-    del tensor.external_data[:]
-    tensor.data_location = TensorProto.EXTERNAL
-    for key, value in {"location": location, **extra}.items():
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
-    return tensor
-
-
 def _escaping(name: str, dtype: np.dtype = np.float32, count: int = 16) -> TensorProto:
     """A tensor of 64 bytes whose data is '../outside.bin'."""
-    return _external(numpy_helper.from_array(np.zeros(count, dtype), name))
+    return point_external(numpy_helper.from_array(np.zeros(count, dtype), name))
 
 
 def _matmul(initializer: TensorProto | None = None) -> onnx.ModelProto:
@@ -188,7 +177,7 @@ def test_path_tricks(folder: Path, location: str, reason: str) -> None:
     (folder / "sub").mkdir()
     (folder / "sub" / "w.bin").write_bytes(W.tobytes())
     os.mkfifo(folder / "fifo")  # reading it would block forever
-    _rejected(_save(folder, _matmul(_external(numpy_helper.from_array(W, "W"), location))), "'W'", reason)
+    _rejected(_save(folder, _matmul(point_external(numpy_helper.from_array(W, "W"), location))), "'W'", reason)
 
 
 def test_backslash_name_cannot_smuggle_a_hard_link(folder: Path) -> None:
@@ -199,18 +188,18 @@ def test_backslash_name_cannot_smuggle_a_hard_link(folder: Path) -> None:
     (folder / "sub" / "w.bin").write_bytes(W.tobytes())
     (folder.parent / "outside.bin").write_bytes((W * 100).tobytes())
     os.link(folder.parent / "outside.bin", folder / "sub\\w.bin")
-    _rejected(_save(folder, _matmul(_external(numpy_helper.from_array(W, "W"), "sub\\w.bin"))), "contains a backslash")
+    _rejected(_save(folder, _matmul(point_external(numpy_helper.from_array(W, "W"), "sub\\w.bin"))), "contains a backslash")
 
 
 def test_hostile_names_are_cut_short(folder: Path) -> None:
-    tensor = _external(numpy_helper.from_array(W, "W" * 100_000), "../" + "x" * 100_000)
+    tensor = point_external(numpy_helper.from_array(W, "W" * 100_000), "../" + "x" * 100_000)
     message = _rejected(_save(folder, _matmul(tensor)), "climbs out")
     assert len(message) < 500
 
 
 def test_good_variants_run(folder: Path) -> None:
     # Leading zeros, './', a checksum entry and a model folder reached through a symlink are fine.
-    tensor = _external(numpy_helper.from_array(W, "W"), "./w.bin", offset="000", length="0064", checksum="abc")
+    tensor = point_external(numpy_helper.from_array(W, "W"), "./w.bin", offset="000", length="0064", checksum="abc")
     path = _save(folder, _matmul(tensor))
     np.testing.assert_array_equal(Runtime(path, "cpu").run({"x": X})["y"], X @ W)
     os.symlink(folder, folder.parent / "linked")
@@ -225,7 +214,7 @@ def test_good_variants_run(folder: Path) -> None:
 
 
 def test_malformed_tensor_fields(folder: Path) -> None:
-    tensor = _external(numpy_helper.from_array(W, "W"), "w.bin")
+    tensor = point_external(numpy_helper.from_array(W, "W"), "w.bin")
     tensor.data_type = 999
     _rejected(_save(folder, _matmul(tensor)), "'W'", "unknown data type 999")
     tensor.data_type = TensorProto.UNDEFINED
@@ -234,7 +223,7 @@ def test_malformed_tensor_fields(folder: Path) -> None:
     entry = tensor.external_data.add()  # entries on a tensor not marked EXTERNAL
     entry.key, entry.value = "location", "../outside.bin"
     _rejected(_save(folder, _matmul(tensor)), "'W'", "not marked as external data")
-    tensor = _external(numpy_helper.from_array(W, "W"), "w.bin")
+    tensor = point_external(numpy_helper.from_array(W, "W"), "w.bin")
     tensor.dims[:] = [2**62, 2**62, 16]  # the element count overflows int64
     _rejected(_save(folder, _matmul(tensor)), "'W'", "over the cap")
     tensor.dims[:] = [2**32, 2**32, 0]  # zero elements, yet 64 bytes of data

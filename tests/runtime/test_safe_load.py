@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
 from ortkit.runtime import ModelRejected, Runtime, load_model_safely
+
+from .conftest import point_external
 
 W = np.arange(16, dtype=np.float32).reshape(4, 4)
 
@@ -25,17 +26,6 @@ def _matmul_model() -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
-
-
-def _external(tensor: TensorProto, location: str, **extra: str) -> None:
-    """Point ``tensor`` at external data (its bytes are not written)."""
-    tensor.ClearField("raw_data")
-    tensor.ClearField("float_data")
-    del tensor.external_data[:]
-    tensor.data_location = TensorProto.EXTERNAL
-    for key, value in {"location": location, **extra}.items():
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def _write(folder: Path, model: onnx.ModelProto) -> Path:
 
 def _model_with_location(folder: Path, location: str, **extra: str) -> Path:
     model = _matmul_model()
-    _external(model.graph.initializer[0], location, **extra)
+    point_external(model.graph.initializer[0], location, **extra)
     return _write(folder, model)
 
 
@@ -149,7 +139,7 @@ def _constant(name: str, tensor: TensorProto | None = None, sparse: onnx.SparseT
 
 def _escaping(name: str) -> TensorProto:
     tensor = numpy_helper.from_array(W, name)
-    _external(tensor, "../outside.bin")
+    point_external(tensor, "../outside.bin")
     return tensor
 
 
@@ -226,7 +216,7 @@ def test_declared_size_is_capped(folder: Path) -> None:
     model.graph.initializer[0].dims[:] = [2**20, 2**20]  # 4 TiB of float32
     _rejected(_write(folder, model), "'W'", "over the cap")
     model = _matmul_model()
-    _external(model.graph.initializer[0], "w.bin")
+    point_external(model.graph.initializer[0], "w.bin")
     path = _write(folder, model)
     with pytest.raises(ModelRejected, match="over the cap"):
         load_model_safely(path, max_tensor_bytes=32)
