@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 
 __all__ = [
     "ExportError",

@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ortkit._errors import UsageError
-from ortkit._hashing import file_sha256
+from ortkit.base import UsageError
+from ortkit.base import file_sha256
 from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
 from ortkit.exporter._sources import ModelSource, check_example_size, infer_spec, resolve_source
 from ortkit.exporter._verify import (
@@ -40,7 +40,7 @@ from ortkit.exporter._verify import (
     parity_shapes,
     run_parity,
 )
-from ortkit.models._registry import ModelSpec, TensorSpec
+from ortkit.models import ModelSpec, TensorSpec
 
 __all__ = ["export", "ExportResult", "Attempt", "VariantResult", "DEFAULT_OPSET", "EXPORTERS", "SCHEMA_VERSION"]
 
@@ -137,9 +137,9 @@ def versions() -> dict[str, str]:
     import onnxruntime
     import torch
 
-    from ortkit import __version__
+    from ortkit.base import ortkit_version
 
-    found = {"ortkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    found = {"ortkit": ortkit_version(), "python": platform.python_version(), "torch": torch.__version__,
              "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
     try:
         import onnxscript

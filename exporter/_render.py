@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.exporter._errors import ExportError
 
 __all__ = ["parse_overrides", "render_result", "short_error"]

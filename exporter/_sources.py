@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ortkit._errors import UsageError
-from ortkit._hashing import file_sha256
+from ortkit.base import UsageError
+from ortkit.base import file_sha256
 from ortkit.exporter._errors import SourceError, UnsafeCheckpoint
-from ortkit.models._registry import ModelSpec, TensorSpec
+from ortkit.models import ModelSpec, TensorSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -419,9 +419,9 @@ def _precheck_checkpoint(folder: Path) -> None:
         register_module_parameter_registration_hook,
     )
 
-    from ortkit._errors import OrtkitError
+    from ortkit.base import OrtkitError
     from ortkit.models import create_model
-    from ortkit.models._checkpoint import read_manifest
+    from ortkit.models import read_manifest
 
     weights = folder / "model.safetensors"
     if not weights.is_file():

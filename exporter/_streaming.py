@@ -37,7 +37,7 @@ from ortkit.exporter._verify import (
     _warnings_as_text,
     open_session,
 )
-from ortkit.models._registry import ModelSpec, TensorSpec
+from ortkit.models import ModelSpec, TensorSpec
 
 __all__ = ["check_streamable", "streaming_variant", "StateInfo", "STREAMING_FILE"]
 

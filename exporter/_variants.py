@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ortkit._errors import UsageError
-from ortkit._machine import cpu_model
+from ortkit.base import UsageError
+from ortkit.base import cpu_model
 from ortkit.exporter._sources import ModelSource
 from ortkit.exporter._verify import (
     structural_report,

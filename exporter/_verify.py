@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ortkit.models._registry import TensorSpec
+from ortkit.models import TensorSpec
 
 __all__ = [
     "Check",

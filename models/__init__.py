@@ -27,28 +27,35 @@ from ortkit.models._tasks import (
 )
 from ortkit.models._training import TrainProgress, TrainResult, TrainSettings, evaluate, train
 
+from ortkit.models._checkpoint import read_manifest
+from ortkit.models._describe import describe_models
+from ortkit.models._training import run_training_cli
+
 __all__ = [
-    "TensorSpec",
-    "ModelSpec",
-    "register_model",
-    "create_model",
-    "get_spec",
-    "list_models",
-    "UnknownModel",
     "BadOverride",
-    "Task",
-    "get_task",
-    "list_tasks",
-    "UnknownTask",
     "BadTaskOption",
-    "DatasetMissing",
-    "Manifest",
     "CheckpointError",
-    "load_checkpoint",
-    "save_checkpoint",
-    "train",
+    "create_model",
+    "DatasetMissing",
+    "describe_models",
     "evaluate",
+    "get_spec",
+    "get_task",
+    "list_models",
+    "list_tasks",
+    "load_checkpoint",
+    "Manifest",
+    "ModelSpec",
+    "read_manifest",
+    "register_model",
+    "run_training_cli",
+    "save_checkpoint",
+    "Task",
+    "TensorSpec",
+    "train",
+    "TrainProgress",
     "TrainResult",
     "TrainSettings",
-    "TrainProgress",
+    "UnknownModel",
+    "UnknownTask",
 ]

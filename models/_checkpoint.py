@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortkit._errors import OrtkitError
-from ortkit._hashing import file_sha256
+from ortkit.base import OrtkitError
+from ortkit.base import file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -73,9 +73,9 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from ortkit import __version__
+    from ortkit.base import ortkit_version
 
-    return {"ortkit": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+    return {"ortkit": ortkit_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
 

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 
 __all__ = [
     "Task",

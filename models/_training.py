@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.models._registry import ModelSpec, get_entry, resolve_hparams
 from ortkit.models._tasks import Task, get_task
 

@@ -1,4 +1,9 @@
-"""Measure, store and report: the profiler. Its worker side imports only numpy, onnx, onnxruntime."""
+"""The measurement library: specs, isolated workers, statistics, the results store and targets.
+
+It measures model files and stores what it measured; it never exports, trains or writes reports
+(the application layer does). Its worker imports only numpy, onnx and onnxruntime, except for the
+PyTorch baseline, which builds the model in torch.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,43 @@ from ortkit.profiler._environment import Environment, collect_environment
 from ortkit.profiler._spec import Budget, ProfileSpec
 from ortkit.profiler._stats import Stats
 from ortkit.profiler._store import Metrics, Result, ResultStore, StoreError
-from ortkit.profiler._sweep import ModelSource, SweepEvent, SweepSummary, profile
+from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, profile, resolve_model
+from ortkit.profiler._isolation import worker_environment
+from ortkit.profiler._spec import MAX_AXIS
+from ortkit.profiler._stats import normal_quantile
+from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, worker_target
+from ortkit.profiler import targets
+from ortkit.profiler.targets import Target, list_targets
+from ortkit.profiler.targets import resolve as resolve_target
 
 __all__ = [
     "Budget",
+    "check_eps",
+    "collect_environment",
+    "DEFAULT_DB",
     "Environment",
+    "FAILED_EXIT_CODE",
+    "list_targets",
+    "MAX_AXIS",
+    "measure",
     "Measurement",
     "Metrics",
     "ModelSource",
+    "normal_quantile",
+    "onnx_metadata",
+    "parse_list",
+    "profile",
     "ProfileSpec",
+    "resolve_target",
+    "Target",
+    "targets",
+    "resolve_model",
     "Result",
     "ResultStore",
     "Stats",
     "StoreError",
     "SweepEvent",
     "SweepSummary",
-    "collect_environment",
-    "measure",
-    "profile",
+    "worker_environment",
+    "worker_target",
 ]

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ortkit._machine import cpu_model
+from ortkit.base import cpu_model
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml", "onnxruntime-qnn")
 
@@ -201,7 +201,7 @@ def _ep_versions(distribution: str | None) -> tuple[tuple[str, str], ...]:
 
 def collect_environment(with_gpus: bool = True) -> Environment:
     """Describe this process's machine and software stack. Never raises for missing parts."""
-    from ortkit._version import ortkit_version
+    from ortkit.base import ortkit_version
 
     distribution, ort_version = onnxruntime_distribution()
     providers, devices = _execution_providers()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 
 __all__ = ["run_isolated", "worker_environment", "WORKER_MODULE", "TargetError"]
 
@@ -62,10 +62,12 @@ def run_isolated(request: dict[str, Any], *, python: str | None = None, timeout:
         start = time.perf_counter()
         with open(err_file, "w") as stderr:
             try:
-                # A new session, so a hung worker's own children die with it.
+                # A new session, so a hung worker's own children die with it; started in its own
+                # temporary folder, so that `python -m` never imports a source tree from the
+                # parent's working directory instead of the installed ortkit.
                 proc = subprocess.Popen(
                     [exe, "-m", WORKER_MODULE, "--spec", str(spec_file), "--out", str(out_file)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, cwd=folder,
                     env={**os.environ, "ORTKIT_WORKER_PARENT": str(os.getpid())},
                 )
             except OSError as error:
@@ -121,7 +123,8 @@ def worker_environment(python: str | None = None, timeout: float = 120.0) -> dic
 
         return collect_environment().to_dict()
     try:
-        done = subprocess.run([python, "-m", WORKER_MODULE, "--environment"], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([python, "-m", WORKER_MODULE, "--environment"], capture_output=True, text=True,
+                              timeout=timeout, cwd=tempfile.gettempdir())
     except OSError as error:
         raise TargetError(f"cannot run the interpreter {python}: {error.strerror or error}") from None
     except subprocess.TimeoutExpired:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 
 __all__ = ["InputSig", "ShapeError", "model_signature", "concrete_shapes", "make_feeds", "streaming_states", "model_size_bytes"]
 

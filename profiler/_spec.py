@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ortkit._errors import UsageError
-from ortkit._hashing import file_sha256
+from ortkit.base import UsageError
+from ortkit.base import file_sha256
 
 __all__ = ["ProfileSpec", "Budget", "RUNNERS", "file_sha256"]
 

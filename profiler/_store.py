@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 from ortkit.profiler._environment import Environment
 from ortkit.profiler._spec import Budget, ProfileSpec
 from ortkit.profiler._stats import Stats

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.profiler._environment import Environment
 from ortkit.profiler._isolation import run_isolated, worker_environment
 from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
@@ -83,18 +83,21 @@ class SweepSummary:
         }
 
 
-def resolve_model(item: str | os.PathLike[str], export_dir: str | os.PathLike[str] | None = None) -> ModelSource:
-    """An .onnx path, or a zoo name that is exported on the fly (needs torch and ortkit.exporter).
+def resolve_model(item: str | os.PathLike[str]) -> ModelSource:
+    """An .onnx file (or an export folder holding ``model.onnx``) and what its metadata says.
+
+    The profiler measures files; zoo names are exported to files by the application layer
+    (``ortkit.study.resolve_models``) before they reach it.
 
     Raises:
-        UsageError: the file does not exist, or the name is neither a file nor a zoo model.
+        UsageError: the file does not exist.
     """
     text = os.fspath(item)
     path = Path(text)
+    if path.is_dir() and (path / "model.onnx").is_file():
+        path = path / "model.onnx"
     if not path.is_file():
-        if text.endswith(".onnx") or os.sep in text:
-            raise UsageError(f"model file not found: {text}")
-        path = _export_zoo_model(text, export_dir)
+        raise UsageError(f"model file not found: {text} (give an .onnx file or an export folder holding model.onnx)")
     meta = onnx_metadata(path)
     zoo_name = meta.get("ortkit.model")
     overrides: tuple[tuple[str, Any], ...] = ()
@@ -121,25 +124,7 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def _export_zoo_model(name: str, export_dir: str | os.PathLike[str] | None) -> Path:
-    try:
-        from ortkit.models import list_models
-    except ImportError as error:
-        raise UsageError(f"model {name!r} is not a file, and zoo names need torch: {error}") from None
-    if name not in list_models():
-        raise UsageError(f"model {name!r} is neither an .onnx file nor a zoo model; zoo models: {', '.join(list_models())}")
-    try:
-        from ortkit.exporter import export
-    except ImportError:
-        raise UsageError(f"{name!r} is a zoo model but this ortkit cannot export yet (no ortkit.exporter); export it to .onnx and pass the file") from None
-    target = Path(export_dir or "ortkit-exports") / name
-    if (target / "model.onnx").is_file():
-        return target / "model.onnx"  # exported before; its sha256 still identifies it
-    result = export(name, target)
-    return Path(result.model_path)
-
-
-def _check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence[str] = ()) -> dict[str, str | None]:
+def check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence[str] = ()) -> dict[str, str | None]:
     """EP spec -> None if available, else the reason it is not. Unknown names raise. A plugin
     library's name (``--ep-library NAME=PATH``) is left to the worker, which registers the library
     and records the EP as skipped, with onnxruntime's reason, when it offers no device."""
@@ -267,7 +252,7 @@ def worker_target(python: str | None, target: str | None) -> tuple[str | None, s
         return python, "cpu", ()
     if python is not None:
         raise UsageError("--python and --target both name the worker interpreter: give only one")
-    from ortkit.profiler._targets import resolve
+    from ortkit.profiler.targets import resolve
 
     found = resolve(target)
     return found.python, found.default_ep, (("target", found.name),)
@@ -301,7 +286,7 @@ def profile(
     the same database are left alone and never mixed in.
 
     Args:
-        models: .onnx paths, zoo names (exported on the fly) or `ModelSource`s.
+        models: .onnx paths, export folders or `ModelSource`s.
         eps: EP specs (``"cpu"``, ``"openvino"``, ``"cuda:0"``...).
         batches, times, threads, concurrency, chunks: the grid axes (``None`` time: a model without
             time axis; ``None`` threads: the runtime's default; ``None`` chunk: offline).
@@ -338,11 +323,10 @@ def profile(
     with ResultStore(db) as store:
         if not store.writable:
             raise OrtkitError(f"results database {db} is read-only; choose another --db")
-        exports = Path(db).resolve().parent / "ortkit-exports"
-        sources = [m if isinstance(m, ModelSource) else resolve_model(m, exports) for m in models]
+        sources = [m if isinstance(m, ModelSource) else resolve_model(m) for m in models]
         env_dict = worker_environment(python)
         environment = Environment.from_dict(env_dict)
-        unavailable = _check_eps(eps, env_dict, plugins=list(ep_library or {}))
+        unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
         specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:

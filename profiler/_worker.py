@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 from ortkit.profiler._engine import measure
 from ortkit.profiler._shapes import concrete_shapes, make_feeds, model_signature, model_size_bytes, streaming_states
 from ortkit.profiler._spec import Budget, ProfileSpec

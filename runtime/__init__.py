@@ -1,7 +1,7 @@
 """The embeddable session wrapper: safe loading, explicit execution providers, checked inputs,
 thread-safe fast runs and streaming, on top of onnxruntime.
 
-Imports only numpy, onnx, onnxruntime and `ortkit._errors`: it installs and runs on a machine
+Imports only numpy, onnx, onnxruntime and `ortkit.base._errors`: it installs and runs on a machine
 without torch.
 """
 
@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-# The same text as ortkit.ONNXRUNTIME_MISSING, kept here so this package depends on nothing else
-# in ortkit (a test checks that the two agree).
-ONNXRUNTIME_MISSING = (
-    "ortkit needs one onnxruntime distribution and none is installed: "
-    "pip install 'ortkit[cpu]' (onnxruntime), 'ortkit[gpu]' (onnxruntime-gpu) "
-    "or 'ortkit[openvino]' (onnxruntime-openvino); install only one of them."
-)
+from ortkit.base import ONNXRUNTIME_MISSING
 
 if importlib.util.find_spec("onnxruntime") is None:
     raise ImportError(ONNXRUNTIME_MISSING, name="onnxruntime")
@@ -28,20 +22,25 @@ from ortkit.runtime._runtime import Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
 
+from ortkit.runtime._files import parse_providers, parse_shapes, run_model_files
+
 __all__ = [
     "AUTO_ORDER",
+    "available_providers",
+    "count_flops",
     "FlopCount",
     "InputError",
+    "inspect_model",
+    "load_model_safely",
     "ModelRejected",
     "ModelReport",
     "NotStreamable",
     "parse_ep_libraries",
+    "parse_providers",
+    "parse_shapes",
     "ProviderUnavailable",
+    "run_model_files",
     "Runtime",
     "Stream",
     "TensorInfo",
-    "available_providers",
-    "count_flops",
-    "inspect_model",
-    "load_model_safely",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.runtime._errors import InputError
 from ortkit.runtime._inputs import ORT_TO_NUMPY, TensorInfo
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.runtime._errors import ProviderUnavailable
 
 __all__ = ["AUTO_ORDER", "ProviderChoice", "available_providers", "resolve_providers", "check_assignment"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from ortkit._cli import COMMANDS, cli
+from ortkit.cli._main import COMMANDS, cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

@@ -6,14 +6,14 @@ import sys
 
 from click.testing import CliRunner
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 
 
 def test_help_lists_commands_without_importing_torch_or_onnxruntime() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from ortkit._cli import cli\n"
+        "from ortkit.cli._main import cli\n"
         "r = CliRunner().invoke(cli, ['--help'])\n"
         "assert r.exit_code == 0, r.output\n"
         "print('env' in r.output, 'torch' in sys.modules, 'onnxruntime' in sys.modules)\n"
@@ -52,9 +52,11 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 def test_importing_ortkit_without_onnxruntime_names_the_extras() -> None:
     # sys.modules[name] = None makes the module unimportable, as if no distribution were installed.
-    code = "import sys\nsys.modules['onnxruntime'] = None\nimport ortkit\n"
+    # The package and the torch-only model zoo import; the runtime names the extras.
+    code = "import sys\nsys.modules['onnxruntime'] = None\nimport ortkit, ortkit.models\nprint(ortkit.models.list_models()[:1])\nimport ortkit.runtime\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
+    assert done.stdout.strip().startswith("['"), done.stdout + done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: ortkit needs one onnxruntime distribution")
     for extra in ("ortkit[cpu]", "ortkit[gpu]", "ortkit[openvino]"):

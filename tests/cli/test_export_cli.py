@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 
 FACTORIES = textwrap.dedent('''
     import torch

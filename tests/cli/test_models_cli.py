@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 from ortkit.models import list_models
 
 

@@ -10,7 +10,7 @@ import onnx
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 
 
 def _model(path: Path, batch: str | int = "batch") -> Path:
@@ -110,7 +110,7 @@ def test_profile_summary_prints_messages_verbatim(tmp_path: Path) -> None:
     import io
 
     from ortkit.profiler import ProfileSpec, Result, SweepSummary
-    from ortkit.profiler._console import print_summary
+    from ortkit.cli._console import print_summary
     from ortkit.profiler._environment import collect_environment
 
     env = collect_environment(with_gpus=False)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 from ortkit.runtime import Runtime
 
 

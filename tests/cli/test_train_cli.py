@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
+from ortkit.cli._main import cli
 
 
 def test_train_tiny_writes_checkpoint(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ ONNX models (2-layer LSTM, GRU, dilated TCN) built with onnx.helper, so these te
 torch nor the exporter.
 
 The OpenVINO environment is ``$ORTKIT_OPENVINO_PYTHON`` when set; otherwise ``<repo>/.venv-openvino``,
-created once with `ortkit.profiler._targets.create("openvino")` (one networked pip install, about
+created once with `ortkit.profiler.targets.create("openvino")` (one networked pip install, about
 450 MB) and reused while it works. CI starts from a clean checkout, so CI creates it.
 """
 
@@ -21,7 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ortkit.profiler import _targets
+from ortkit.profiler import targets
 
 REPO = Path(__file__).resolve().parents[2]
 OPENVINO_ENV = REPO / ".venv-openvino"
@@ -31,8 +31,8 @@ OPENVINO_EP = "OpenVINOExecutionProvider"
 def _usable_openvino(python: Path) -> tuple[bool, str]:
     """Whether ``python`` can run this checkout's ortkit under the OpenVINO EP, and why not."""
     try:
-        found = _targets.probe(python)
-    except _targets.TargetError as error:
+        found = targets.probe(python)
+    except targets.TargetError as error:
         return False, str(error)
     if found.problems:
         return False, "; ".join(found.problems)
@@ -59,7 +59,7 @@ def openvino_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(OPENVINO_ENV, ignore_errors=True)
     home = tmp_path_factory.mktemp("ortkit-home")
     # Deliberately not skipped on failure: CI has PyPI and must run these tests.
-    target = _targets.create("openvino", OPENVINO_ENV, name="ci-openvino", home=home)
+    target = targets.create("openvino", OPENVINO_ENV, name="ci-openvino", home=home)
     ok, why = _usable_openvino(Path(target.python))
     assert ok, why
     return Path(target.python)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ortkit.profiler import _targets as targets
+from ortkit.profiler import targets
 from ortkit.profiler._isolation import run_isolated, worker_environment
 from ortkit.profiler._spec import Budget, ProfileSpec, file_sha256
 from ortkit.runtime import Runtime

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
-from ortkit._errors import UsageError
-from ortkit.profiler import _targets as targets
+from ortkit.cli._main import cli
+from ortkit.base import UsageError
+from ortkit.profiler import targets
 
 DATA = Path(__file__).parent / "data"
 

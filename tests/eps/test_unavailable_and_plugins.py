@@ -131,7 +131,7 @@ def test_openvino_plugin_library_with_or_without_a_device(openvino_plugin: Path,
 def test_cli_run_and_inspect_report_a_bad_plugin_library_in_one_line(zoo_like: dict[str, Path], tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from ortkit._cli import cli
+    from ortkit.cli._main import cli
 
     fake = tmp_path / "libnot_an_ep.so"
     fake.write_bytes(b"\x7fELF not really")

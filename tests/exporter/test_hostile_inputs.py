@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.exporter import SourceError, export, load_state_dict_file, parse_input_spec
 from ortkit.exporter._sources import parse_input_specs
 from ortkit.models import Manifest, TensorSpec, create_model, save_checkpoint

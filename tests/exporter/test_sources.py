@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.exporter import SourceError, UnsafeCheckpoint, export, load_state_dict_file, parse_input_spec
 from ortkit.models import TensorSpec
 

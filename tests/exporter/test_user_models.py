@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.exporter import SourceError, UnsupportedModel, export
 from ortkit.exporter._verify import make_inputs
 from ortkit.models import TensorSpec

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.exporter import export
 from ortkit.exporter._verify import op_inventory
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ortkit._errors import OrtkitError, UsageError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.models import evaluate, load_checkpoint, train
 from ortkit.models._training import parse_assignments, train_settings
 

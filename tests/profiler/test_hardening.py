@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.profiler import Budget, ProfileSpec, profile
 from ortkit.profiler._environment import collect_environment
 from ortkit.profiler._spec import file_sha256

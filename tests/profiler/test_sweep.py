@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ortkit._errors import UsageError
+from ortkit.base import UsageError
 from ortkit.profiler import Budget, ResultStore, profile
 from ortkit.profiler._shapes import ShapeError
 from ortkit.profiler._store import Result

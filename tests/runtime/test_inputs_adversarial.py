@@ -167,7 +167,7 @@ ABORT = r"""
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from conftest import gru_model
+from tests.runtime.conftest import gru_model
 from ortkit.runtime import Runtime, InputError
 rt = Runtime(gru_model().SerializeToString(), "cpu")
 for x in (np.zeros((1, 0, 5), np.float32), np.zeros((0, 3, 5), np.float32)):
@@ -182,7 +182,7 @@ def test_empty_inputs_never_reach_kernels_that_abort() -> None:
     # onnxruntime 1.32's GRU kernel aborts the whole process ("terminate called without an active
     # exception") on time 0 or batch 0; the check must stop the call before it gets there. Run in
     # a child process so that a regression fails this test instead of killing the test run.
-    done = subprocess.run([sys.executable, "-c", ABORT, str(Path(__file__).parent)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", ABORT, str(Path(__file__).parents[2])], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-500:]}"
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and "time is 0" in lines[0] and "batch is 0" in lines[1], done.stdout

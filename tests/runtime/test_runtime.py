@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import ortkit
-from ortkit._errors import OrtkitError
+from ortkit.base import OrtkitError
 from ortkit.runtime import InputError, ModelRejected, ProviderUnavailable, Runtime, TensorInfo, available_providers
 from ortkit.runtime._errors import RunFailed
 from ortkit.runtime._providers import CPU, ProviderChoice, check_assignment, check_cpu_fallback, resolve_providers

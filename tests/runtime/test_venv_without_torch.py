@@ -61,7 +61,7 @@ def test_runtime_in_a_venv_without_torch(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO / name, source / name)
-    for name in ("ortkit", "runtime", "exporter", "profiler", "models"):
+    for name in ("app", "base", "runtime", "models", "exporter", "profiler"):
         shutil.copytree(REPO / name, source / name, ignore=skip)
     pip("--no-deps", "--no-build-isolation", str(source))
     done = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=tmp_path)

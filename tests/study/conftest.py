@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from ortkit.profiler._environment import Environment
-from ortkit.profiler._report import ReportPaths, write_report
-from ortkit.profiler._reportdata import Accuracy, Dataset, load_dataset, record_accuracy
+from ortkit.report._report import ReportPaths, write_report
+from ortkit.report._reportdata import Accuracy, Dataset, load_dataset, record_accuracy
 from ortkit.profiler._spec import ProfileSpec
 from ortkit.profiler._store import Metrics, Result, ResultStore
 

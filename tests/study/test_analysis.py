@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ortkit.profiler._analysis import (
+from ortkit.report._analysis import (
     compare_samples,
     find_crossover,
     fit_scaling,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
-from ortkit.profiler._compare import REGRESSION_EXIT_CODE, compare
+from ortkit.cli._main import cli
+from ortkit.report._compare import REGRESSION_EXIT_CODE, compare
 
 
 def _results(synth, factor=None, seed=0, environment=None):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
-from ortkit.profiler._compare import compare
-from ortkit.profiler._sweepfile import SweepFileError, load_sweep, parse_sweep, run_sweep
+from ortkit.cli._main import cli
+from ortkit.report._compare import compare
+from ortkit.study._sweepfile import SweepFileError, load_sweep, parse_sweep, run_sweep
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -74,7 +74,7 @@ def test_report_shows_the_current_baseline_of_each_configuration(synth, tmp_path
     # Baselines are keyed by torch version: 'unavailable' while torch was absent, then measured.
     import dataclasses
 
-    from ortkit.profiler._reportdata import load_dataset
+    from ortkit.report._reportdata import load_dataset
 
     ort = synth.make_result("lstm", 1, 64)
     ok = synth.make_result("lstm", 1, 64, runner="torch-eager", factor=2.0)

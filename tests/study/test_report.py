@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ortkit.profiler._report import build_report, render_html, write_report
-from ortkit.profiler._reportdata import Dataset, load_dataset
+from ortkit.report._report import build_report, render_html, write_report
+from ortkit.report._reportdata import Dataset, load_dataset
 
 
 
@@ -127,7 +127,7 @@ def test_environments_are_never_merged(tmp_path: Path, synth) -> None:
 
 
 def test_unwritable_output_is_a_clear_error(synthetic: Dataset, tmp_path: Path) -> None:
-    from ortkit._errors import OrtkitError
+    from ortkit.base import OrtkitError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")

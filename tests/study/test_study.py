@@ -12,9 +12,9 @@ pytestmark = pytest.mark.slow
 
 def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from ortkit._study import QUICK, StudyPlan, TaskPlan, run_study
-    from ortkit.profiler._reportdata import load_dataset
-    from ortkit.profiler._sweepfile import TargetEntry
+    from ortkit.study._study import QUICK, StudyPlan, TaskPlan, run_study
+    from ortkit.report._reportdata import load_dataset
+    from ortkit.study._sweepfile import TargetEntry
 
     plan = StudyPlan(
         name="tiny", tasks=(TaskPlan("seq-digits", ("tcn",), train_seconds=2.0),), batch=(1,), time=(16, 64), threads=(1,),
@@ -50,7 +50,7 @@ def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
 
 
 def test_a_broken_targets_file_is_reported_and_the_local_eps_still_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ortkit._study import discover_targets
+    from ortkit.study._study import discover_targets
 
     monkeypatch.setenv("ORTKIT_HOME", str(tmp_path))
     (tmp_path / "targets.json").write_text("{not json")

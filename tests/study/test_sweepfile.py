@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ortkit._cli import cli
-from ortkit.profiler._sweepfile import SweepFileError, load_sweep, parse_sweep
+from ortkit.cli._main import cli
+from ortkit.study._sweepfile import SweepFileError, load_sweep, parse_sweep
 
 
 def test_documented_example_parses(repo_root: Path) -> None:
@@ -84,7 +84,7 @@ def test_small_real_sweep_runs_resumes_and_reports(tmp_path: Path) -> None:
     assert [dict(r.spec.tags)["base"] for r in results] == ["tcn", "tcn"]
     assert {dict(r.spec.tags)["family"] for r in results} == {"cnn"}
     # run again: everything is found in the database, nothing is measured twice
-    from ortkit.profiler._sweepfile import run_sweep
+    from ortkit.study._sweepfile import run_sweep
 
     events = []
     run_sweep(load_sweep(sweep), db=db, progress=events.append)
@@ -95,8 +95,8 @@ def test_small_real_sweep_runs_resumes_and_reports(tmp_path: Path) -> None:
 def test_a_variant_that_fails_verification_is_listed_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from ortkit.exporter._verify import TOLERANCES, Tolerance
-    from ortkit.profiler._report import build_report
-    from ortkit.profiler._reportdata import load_dataset
+    from ortkit.report._report import build_report
+    from ortkit.report._reportdata import load_dataset
 
     # No quantised model matches float to 1e-9: the int8 variant is bound to fail verification.
     monkeypatch.setitem(TOLERANCES, "int8-dynamic", Tolerance(1e-9, 0.0))

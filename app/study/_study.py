@@ -1,0 +1,251 @@
+"""`ortkit study`: the RNN-vs-CNN deployment trade-off, end to end, in one call.
+
+For each sequence task it trains (or reuses) reference models of each family, exports and verifies
+them with their FP16, INT8 and streaming variants, scores every file on the test split with
+onnxruntime, measures them over batch x time on every available EP and registered target (and the
+PyTorch baseline), and writes the results database and the report. Every stage is cached under
+``OUT/cache`` and the database skips what it holds, so a stopped study started again resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ortkit.base import OrtkitError
+
+__all__ = ["StudyPlan", "QUICK", "DEFAULT", "StudyResult", "run_study", "discover_targets", "evaluate_file"]
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    task: str
+    models: tuple[str, ...]
+    options: tuple[tuple[str, Any], ...] = ()
+    train_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study trains and measures. `QUICK` fits in about 5 minutes on 2 cores, `DEFAULT`
+    in about 30."""
+
+    name: str
+    tasks: tuple[TaskPlan, ...]
+    batch: tuple[int, ...]
+    time: tuple[int, ...]
+    threads: tuple[int | None, ...]
+    precision: tuple[str, ...]
+    chunk: tuple[int, ...]
+    baseline_time: tuple[int, ...]
+    budget: tuple[tuple[str, Any], ...]
+    op_profile: bool = True
+    seed: int = 0
+
+
+def _threads() -> tuple[int, ...]:
+    return (min(2, os.cpu_count() or 1),)
+
+
+QUICK = StudyPlan(
+    name="quick",
+    tasks=(TaskPlan("seq-digits", ("lstm", "gru", "tcn"), train_seconds=30.0),),
+    batch=(1,),
+    time=(16, 64, 256, 1024),
+    threads=_threads(),
+    precision=("fp32", "int8", "fp16"),
+    chunk=(1,),
+    baseline_time=(64, 1024),
+    budget=(("warmup_runs", 2), ("warmup_time_s", 0.02), ("min_runs", 5), ("max_time_s", 0.15), ("target_rel_ci", 0.02)),
+)
+
+DEFAULT = StudyPlan(
+    name="default",
+    tasks=(
+        TaskPlan("seq-digits", ("lstm", "gru", "tcn", "cnn1d"), train_seconds=75.0),
+        TaskPlan("adding", ("gru", "tcn"), options=(("length", 200),), train_seconds=75.0),
+    ),
+    batch=(1, 16),
+    time=(16, 64, 256, 1024, 4096),
+    threads=_threads(),
+    precision=("fp32", "int8", "fp16"),
+    chunk=(1, 16),
+    baseline_time=(64, 1024, 4096),
+    budget=(("warmup_runs", 3), ("warmup_time_s", 0.05), ("min_runs", 10), ("max_time_s", 0.4), ("target_rel_ci", 0.01)),
+)
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    db: Path
+    report: Any
+    accuracy: list[Any] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def discover_targets(log: Callable[[str], None] = print) -> list[Any]:
+    """The EPs this interpreter's onnxruntime offers (CPU, OpenVINO, CUDA) plus every registered
+    target (`ortkit target add`) whose EP is not already covered here. A targets file that cannot
+    be read is reported through ``log`` and skipped: the local EPs still run."""
+    import onnxruntime as ort
+
+    from ortkit.study._sweepfile import TargetEntry
+
+    local = {"CPUExecutionProvider": "cpu", "OpenVINOExecutionProvider": "openvino", "CUDAExecutionProvider": "cuda"}
+    available = ort.get_available_providers()
+    targets = [TargetEntry(ep) for name, ep in local.items() if name in available]
+    covered = {t.ep for t in targets}
+    try:
+        from ortkit.profiler import list_targets
+
+        for target in list_targets():
+            if target.default_ep not in covered:
+                targets.append(TargetEntry(target.default_ep, target=target.name))
+                covered.add(target.default_ep)
+    except OrtkitError as error:
+        log(f"registered targets skipped: {error}")
+    return targets
+
+
+def evaluate_file(path: Path, task: Any) -> float:
+    """The task metric of an ONNX file on the test split, computed with onnxruntime (FP16 inputs
+    cast as the file declares)."""
+    import numpy as np
+
+    from ortkit.runtime import Runtime
+
+    rt = Runtime(path, providers="cpu")
+    x, y = task.load("test")
+    preds = [np.asarray(rt.run(np.ascontiguousarray(x[i : i + 256]), cast=True, as_tuple=True)[0], dtype=np.float32)
+             for i in range(0, len(x), 256)]
+    return float(task.metric(np.concatenate(preds), y))
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _checkpoint(model: str, plan: TaskPlan, seed: int, cache: Path, log: Callable[[str], None]) -> tuple[Path, float | None]:
+    """Train ``model`` on the task (or reuse the cached checkpoint of the same configuration)."""
+    from ortkit.models import train
+
+    options = dict(plan.options)
+    folder = cache / f"{model}-{plan.task}-{_digest([model, plan.task, options, plan.train_seconds, seed])}"
+    if (folder / "manifest.json").is_file():
+        log(f"reusing trained {model} on {plan.task} ({folder.name})")
+        return folder, None
+    log(f"training {model} on {plan.task} for up to {plan.train_seconds:.0f} s")
+    result = train(model, plan.task, task_options=options or None, time_budget=plan.train_seconds, seed=seed, out=folder)
+    log(f"trained {model} on {plan.task}: test {result.metric_name} {result.metric:.4g} after {result.epochs} epochs, {result.training_seconds:.0f} s")
+    return folder, result.metric
+
+
+def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *, plan: StudyPlan | None = None, force: bool = False,
+              targets: list[Any] | None = None, log: Callable[[str], None] = print, progress: Callable[[Any], None] | None = None) -> StudyResult:
+    """Train, export, verify, score, profile and report the RNN-vs-CNN study into ``out``.
+
+    Args:
+        out: output folder: ``results.db``, ``report.md``, ``report.html``, ``figures/``, ``cache/``.
+        quick: the small plan (about 5 minutes on 2 cores) instead of the default (about 30).
+        plan: a custom `StudyPlan` (overrides ``quick``).
+        force: measure again what the database already holds (training and exports stay cached).
+        targets: `TargetEntry` list (default: `discover_targets()`).
+        log: receives one line per stage.
+        progress: receives the profiler's `SweepEvent`s.
+
+    Returns:
+        A `StudyResult` with the report's paths.
+
+    Raises:
+        OrtkitError: the output folder or database cannot be used, a model fails to export.
+    """
+    from ortkit.models import get_task
+    from ortkit.report import write_report
+    from ortkit.report import Accuracy, load_dataset, record_accuracy
+    from ortkit.base import file_sha256
+    from ortkit.profiler import Budget
+    from ortkit.profiler import ResultStore
+    from ortkit.study._sweepfile import Grid, ModelEntry, export_variants, measure_files, record_export_failures
+
+    start = time.perf_counter()
+    plan = plan or (QUICK if quick else DEFAULT)
+    root = Path(out)
+    try:
+        (root / "cache").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OrtkitError(f"cannot create the study folder {root}: {error.strerror or error}") from None
+    db = root / "results.db"
+    ResultStore(db).close()  # a foreign or newer database is refused now, not after training
+    (root / "cache" / "plan.json").write_text(json.dumps(asdict(plan), indent=2, default=str))
+
+    def stamp(message: str) -> None:
+        elapsed = time.perf_counter() - start
+        log(f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {message}")
+
+    stamp(f"study '{plan.name}' into {root}")
+    files = []
+    scores = []
+    export_failures = 0
+    for task_plan in plan.tasks:
+        task = get_task(task_plan.task, **dict(task_plan.options))
+        for model in task_plan.models:
+            checkpoint, _ = _checkpoint(model, task_plan, plan.seed, root / "cache" / "checkpoints", stamp)
+            name = f"{model}-{task_plan.task}"
+            from ortkit.models import get_spec
+
+            causal = get_spec(model).causal
+            entry = ModelEntry("checkpoint", str(checkpoint.resolve()), name, task=task_plan.task)
+            exported, failures = export_variants(entry, plan.precision, bool(plan.chunk) and causal, root / "cache" / "exports", log=stamp)
+            record_export_failures(db, failures)
+            export_failures += len(failures)
+            for file in exported:
+                if file.streaming:
+                    continue
+                value = evaluate_file(file.path, task)
+                scores.append(Accuracy(file_sha256(file.path), file.label, task_plan.task, task.metric_name, bool(task.higher_is_better),
+                                       value, file.precision))
+                stamp(f"{file.label}: test {task.metric_name} {value:.4g} (onnxruntime)")
+            files.extend(exported)
+    record_accuracy(db, scores)
+
+    targets = targets if targets is not None else discover_targets(stamp)
+    stamp(f"measuring {len(files)} files on {', '.join(t.ep + ('' if t.target is None else f' ({t.target})') for t in targets)}")
+    grid = Grid(batch=plan.batch, time=plan.time, threads=plan.threads, precision=plan.precision, chunk=plan.chunk,
+                baseline=("torch",), baseline_time=plan.baseline_time)
+    summaries = measure_files(files, targets, grid, db=db, budget=Budget.from_dict(dict(plan.budget)), timeout=300.0,
+                              op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
+    counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
+    counts["failed"] += export_failures
+    stamp("writing the report")
+    report = write_report(load_dataset(db), root)
+    stamp(f"done: {report.html}")
+    return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
+
+
+def console_progress() -> tuple[Callable[[str], None], Callable[[Any], None]]:
+    """Plain progress lines on stderr (readable in CI logs and terminals alike): one per stage and
+    one per measured configuration with its median."""
+    import sys
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def progress(event: Any) -> None:
+        if event.state != "done" or event.result is None:
+            return
+        result = event.result
+        if result.status == "ok":
+            stats = result.stats
+            what = f"{stats.p50:.4g} ms" + (" (unstable)" if stats.unstable else "")
+        else:
+            what = f"{result.status}: {(result.message or '').splitlines()[0][:160] if result.message else ''}"
+        print(f"  [{event.index + 1}/{event.total}] {event.spec.describe()}: {what}", file=sys.stderr, flush=True)
+
+    return log, progress

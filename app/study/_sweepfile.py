@@ -1,0 +1,603 @@
+"""Sweeps described by a TOML file: models, targets, grid and measurement settings.
+
+`load_sweep(path)` validates the whole file first (every error is one line naming the key, e.g.
+``sweep.toml: grid.batch: expected a list of integers >= 1``); `run_sweep(sweep)` exports what
+needs exporting (cached by export configuration), then measures every model file on every target
+through `ortkit.profiler.profile`, which skips what the database already holds (resumable). See
+docs/study.md for the format and docs/examples/sweep.toml for an example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ortkit.base import UsageError
+from ortkit.profiler import MAX_AXIS
+
+__all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "load_sweep", "parse_sweep", "run_sweep", "SweepRun",
+           "PRECISIONS", "export_variants", "ModelFile", "ExportFailure", "record_export_failures"]
+
+SCHEMA_VERSION = 1
+# grid precision name -> (exporter argument, precision recorded in the file's metadata)
+PRECISIONS = {"fp32": None, "fp16": "fp16", "int8": "int8-dynamic", "int8-dynamic": "int8-dynamic", "int8-static": "int8-static"}
+BUDGET_KEYS = ("warmup_runs", "warmup_time_s", "min_runs", "max_runs", "max_time_s", "target_rel_ci", "concurrency_time_s", "processes")
+
+
+class SweepFileError(UsageError):
+    """A sweep file that cannot be run as written; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One ``[[models]]`` entry: exactly one of ``zoo``, ``checkpoint`` or ``onnx``."""
+
+    kind: str  # "zoo" | "checkpoint" | "onnx"
+    value: str
+    name: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """One ``[[targets]]`` entry: an EP spec, where it runs (``python`` or a ``target`` name) and
+    provider options."""
+
+    ep: str
+    python: str | None = None
+    target: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.target or ("local" if self.python is None else Path(self.python).parent.parent.name or self.python)
+
+
+@dataclass(frozen=True)
+class Grid:
+    batch: tuple[int, ...] = (1,)
+    time: tuple[int, ...] = (64,)
+    threads: tuple[int | None, ...] = (None,)
+    precision: tuple[str, ...] = ("fp32",)
+    chunk: tuple[int, ...] = ()
+    concurrency: tuple[int, ...] = (1,)
+    baseline: tuple[str, ...] = ()
+    baseline_time: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    path: Path
+    models: tuple[ModelEntry, ...]
+    targets: tuple[TargetEntry, ...]
+    grid: Grid
+    budget: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float = 600.0
+    op_profile: bool = False
+    db: Path | None = None
+    report: Path | None = None
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def load_sweep(path: str | os.PathLike[str]) -> SweepFile:
+    """Read and validate a sweep file.
+
+    Raises:
+        SweepFileError: the file is missing, not TOML, or a key is missing, unknown or invalid.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SweepFileError(f"sweep file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SweepFileError(f"cannot read sweep file {file}: {error}") from None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SweepFileError(f"{file.name}: not valid TOML: {error}") from None
+    return parse_sweep(data, file)
+
+
+def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
+    """Validate parsed TOML (see `load_sweep`); relative paths are relative to ``path``'s folder."""
+    where = path.name
+    base = path.parent
+
+    def fail(key: str, message: str) -> SweepFileError:
+        return SweepFileError(f"{where}: {key}: {message}")
+
+    _unknown(data, {"version", "db", "report", "models", "targets", "grid", "measure"}, "", fail)
+    version = data.get("version", SCHEMA_VERSION)
+    if not isinstance(version, int) or version < 1:
+        raise fail("version", f"expected a positive integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise fail("version", f"this file is sweep format {version}; this ortkit reads up to {SCHEMA_VERSION}: upgrade ortkit")
+
+    raw_models = data.get("models")
+    if not isinstance(raw_models, list) or not raw_models:
+        raise fail("models", "expected at least one [[models]] entry (zoo = \"lstm\", checkpoint = \"DIR\" or onnx = \"FILE\")")
+    models = []
+    for index, item in enumerate(raw_models):
+        key = f"models[{index}]"
+        if not isinstance(item, dict):
+            raise fail(key, "expected a table")
+        _unknown(item, {"zoo", "checkpoint", "onnx", "name", "overrides", "task"}, key, fail)
+        kinds = [k for k in ("zoo", "checkpoint", "onnx") if k in item]
+        if len(kinds) != 1:
+            raise fail(key, "give exactly one of zoo, checkpoint or onnx")
+        kind = kinds[0]
+        value = _string(item[kind], f"{key}.{kind}", fail)
+        if kind == "zoo":
+            _check_zoo_name(value, f"{key}.zoo", fail)
+        else:
+            resolved = (base / value).resolve()
+            if kind == "onnx" and not resolved.is_file():
+                raise fail(f"{key}.onnx", f"file not found: {resolved}")
+            if kind == "checkpoint" and not (resolved / "manifest.json").is_file():
+                raise fail(f"{key}.checkpoint", f"not an ortkit checkpoint folder (no manifest.json): {resolved}")
+            value = str(resolved)
+        overrides = item.get("overrides", {})
+        if not isinstance(overrides, dict):
+            raise fail(f"{key}.overrides", "expected a table of hyperparameters, e.g. { hidden_size = 64 }")
+        if overrides and kind == "onnx":
+            raise fail(f"{key}.overrides", "overrides apply to zoo models only, not to an ONNX file")
+        name = item.get("name") or (value if kind == "zoo" else Path(value).stem if kind == "onnx" else Path(value).name)
+        name = _string(name, f"{key}.name", fail)
+        task = item.get("task")
+        if task is not None:
+            task = _string(task, f"{key}.task", fail)
+        models.append(ModelEntry(kind, value, name, tuple(sorted(overrides.items())), task))
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise fail("models", f"two entries are named {dup!r}; give one of them name = \"...\"")
+
+    raw_targets = data.get("targets", [{"ep": "cpu"}])
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise fail("targets", "expected at least one [[targets]] entry (ep = \"cpu\")")
+    targets = []
+    for index, item in enumerate(raw_targets):
+        key = f"targets[{index}]"
+        if not isinstance(item, dict):
+            raise fail(key, "expected a table")
+        _unknown(item, {"ep", "python", "target", "options"}, key, fail)
+        if "ep" not in item:
+            raise fail(f"{key}.ep", "missing (e.g. ep = \"cpu\", \"openvino\", \"cuda:0\")")
+        ep = _string(item["ep"], f"{key}.ep", fail)
+        python = item.get("python")
+        target = item.get("target")
+        if python is not None and target is not None:
+            raise fail(key, "give python or target, not both")
+        if python is not None:
+            python = str((base / _string(python, f"{key}.python", fail)).expanduser())
+            if not Path(python).exists():
+                raise fail(f"{key}.python", f"interpreter not found: {python}")
+        if target is not None:
+            target = _string(target, f"{key}.target", fail)
+        options = item.get("options", {})
+        if not isinstance(options, dict):
+            raise fail(f"{key}.options", "expected a table of provider options, e.g. { device_type = \"CPU\" }")
+        targets.append(TargetEntry(ep, python, target, tuple(sorted((str(k), str(v)) for k, v in options.items()))))
+
+    grid_data = data.get("grid", {})
+    if not isinstance(grid_data, dict):
+        raise fail("grid", "expected a table")
+    _unknown(grid_data, {"batch", "time", "threads", "precision", "chunk", "concurrency", "baseline", "baseline_time"}, "grid", fail)
+    precision = tuple(_strings(grid_data.get("precision", ["fp32"]), "grid.precision", fail))
+    if not precision:
+        raise fail("grid.precision", "expected at least one of " + ", ".join(PRECISIONS))
+    for p in precision:
+        if p not in PRECISIONS:
+            raise fail("grid.precision", f"unknown precision {p!r}; use {', '.join(PRECISIONS)}")
+    baseline = tuple(_strings(grid_data.get("baseline", []), "grid.baseline", fail))
+    for b in baseline:
+        if b not in ("torch", "torch-eager", "torch-compile"):
+            raise fail("grid.baseline", f"unknown baseline {b!r}; use torch (eager) or torch-compile")
+    grid = Grid(
+        batch=tuple(_ints(grid_data.get("batch", [1]), "grid.batch", fail)),
+        time=tuple(_ints(grid_data.get("time", [64]), "grid.time", fail)),
+        threads=tuple(_threads(grid_data.get("threads", ["default"]), fail)),
+        precision=precision,
+        chunk=tuple(_ints(grid_data.get("chunk", []), "grid.chunk", fail, allow_empty=True)),
+        concurrency=tuple(_ints(grid_data.get("concurrency", [1]), "grid.concurrency", fail)),
+        baseline=baseline,
+        baseline_time=tuple(_ints(grid_data["baseline_time"], "grid.baseline_time", fail)) if "baseline_time" in grid_data else None,
+    )
+
+    measure = data.get("measure", {})
+    if not isinstance(measure, dict):
+        raise fail("measure", "expected a table")
+    _unknown(measure, {*BUDGET_KEYS, "timeout_s", "op_profile"}, "measure", fail)
+    budget = {}
+    for name in BUDGET_KEYS:
+        if name in measure:
+            value = measure[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise fail(f"measure.{name}", f"expected a non-negative number, got {value!r}")
+            budget[name] = value
+    try:
+        from ortkit.profiler import Budget
+
+        Budget.from_dict(budget)
+    except UsageError as error:
+        raise fail("measure", str(error).removeprefix("budget: ")) from None
+    timeout = measure.get("timeout_s", 600.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        raise fail("measure.timeout_s", f"expected a positive number of seconds, got {timeout!r}")
+    op_profile = measure.get("op_profile", False)
+    if not isinstance(op_profile, bool):
+        raise fail("measure.op_profile", f"expected true or false, got {op_profile!r}")
+    db = data.get("db")
+    report = data.get("report")
+    return SweepFile(
+        path=path, models=tuple(models), targets=tuple(targets), grid=grid, budget=budget, timeout_s=float(timeout),
+        op_profile=op_profile, db=None if db is None else base / _string(db, "db", fail),
+        report=None if report is None else base / _string(report, "report", fail),
+    )
+
+
+def _unknown(table: dict[str, Any], known: set[str], prefix: str, fail: Callable[[str, str], SweepFileError]) -> None:
+    for key in table:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+            raise fail(f"{prefix}.{key}" if prefix else key, f"unknown key{hint}")
+
+
+def _string(value: Any, key: str, fail: Callable[[str, str], SweepFileError]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fail(key, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(value: Any, key: str, fail: Callable[[str, str], SweepFileError]) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(key, f"expected a list of strings, got {value!r}")
+    return value
+
+
+def _ints(value: Any, key: str, fail: Callable[[str, str], SweepFileError], allow_empty: bool = False) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, list) or (not value and not allow_empty)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
+        raise fail(key, f"expected a list of integers >= 1, got {value!r}")
+    if any(v > MAX_AXIS for v in value):
+        raise fail(key, f"{max(value)} is too large (at most {MAX_AXIS})")
+    return sorted(set(value))
+
+
+def _threads(value: Any, fail: Callable[[str, str], SweepFileError]) -> list[int | None]:
+    if not isinstance(value, list):
+        value = [value]
+    out: list[int | None] = []
+    for v in value:
+        if v == "default":
+            out.append(None)
+        elif isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_AXIS:
+            out.append(v)
+        else:
+            raise fail("grid.threads", f"expected integers >= 1 or \"default\", got {v!r}")
+    if not out:
+        raise fail("grid.threads", "expected at least one value")
+    return list(dict.fromkeys(out))
+
+
+def _check_zoo_name(name: str, key: str, fail: Callable[[str, str], SweepFileError]) -> None:
+    try:
+        from ortkit.models import list_models
+    except ImportError:  # pragma: no cover - models import no torch at import time
+        return
+    known = list_models()
+    if name not in known:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"zoo models: {', '.join(known)}"
+        raise fail(key, f"unknown zoo model {name!r}; {hint}")
+
+
+# -- exporting -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One ONNX file to measure, and what it is."""
+
+    path: Path
+    name: str
+    precision: str
+    streaming: bool
+    zoo_name: str | None
+    overrides: tuple[tuple[str, Any], ...]
+    family: str | None
+    task: str | None
+
+    @property
+    def label(self) -> str:
+        suffix = "" if self.precision == "fp32" else f"-{self.precision}"
+        return f"{self.name}{suffix}{'-streaming' if self.streaming else ''}"
+
+
+@dataclass(frozen=True)
+class ExportFailure:
+    """A variant that failed verification: no file, and the reason, listed in the report."""
+
+    name: str
+    kind: str
+    reason: str
+    base_sha256: str
+    zoo_name: str | None
+    family: str | None
+    task: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.kind}"
+
+
+def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: bool, root: Path, *,
+                    log: Callable[[str], None] = lambda message: None) -> tuple[list[ModelFile], list[ExportFailure]]:
+    """Export ``entry`` (zoo or checkpoint) with the requested variants into a folder under
+    ``root`` named by the export configuration, or reuse that folder when an earlier run wrote it.
+    An ONNX entry is returned as it is (its precision read from its metadata).
+
+    A variant that fails verification does not stop the sweep: it is returned as an
+    `ExportFailure` (record it with `record_export_failures`) and the other files are measured.
+    """
+    if entry.kind == "onnx":
+        from ortkit.profiler import onnx_metadata
+
+        meta = onnx_metadata(Path(entry.value))
+        spec = json.loads(meta.get("ortkit.spec", "{}") or "{}")
+        return [ModelFile(Path(entry.value), entry.name, meta.get("ortkit.precision", "fp32"), meta.get("ortkit.streaming") == "1",
+                          meta.get("ortkit.model"), (), meta.get("ortkit.family") or spec.get("family"), entry.task or meta.get("ortkit.task"))], []
+    wanted = sorted({PRECISIONS[p] for p in precisions if PRECISIONS[p]})
+    identity = {"kind": entry.kind, "value": entry.value, "overrides": [list(o) for o in entry.overrides], "variants": wanted,
+                "streaming": streaming, "checkpoint_mtime": _mtime(entry)}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    folder = root / f"{entry.name}-{digest}"
+    report = folder / "export.json"
+    if not report.is_file():
+        from ortkit.exporter import export
+
+        log(f"exporting {entry.name} ({', '.join(['fp32', *wanted])}{', streaming' if streaming else ''}) into {folder}")
+        int8 = next((p.split("-", 1)[1] for p in wanted if p.startswith("int8")), None)
+        source = entry.value
+        export(source, folder, overrides=dict(entry.overrides) or None, fp16="fp16" in wanted, int8=int8, streaming=streaming,
+               task=entry.task, keep_going=True)
+        if "int8-dynamic" in wanted and "int8-static" in wanted:
+            export(source, folder / "static", overrides=dict(entry.overrides) or None, int8="static", task=entry.task, keep_going=True)
+    else:
+        log(f"reusing the export of {entry.name} in {folder}")
+    data = json.loads(report.read_text())
+    spec = data.get("spec") or {}
+    files = {"fp32": folder / data.get("file", "model.onnx")}
+    for variant in data.get("variants", []):
+        files[variant["kind"]] = folder / variant["file"]
+    failed = {v["kind"]: str(v.get("reason") or "failed verification") for v in data.get("failed_variants", [])}
+    static = folder / "static" / "export.json"
+    if static.is_file():
+        static_data = json.loads(static.read_text())
+        for variant in static_data.get("variants", []):
+            files[variant["kind"]] = folder / "static" / variant["file"]
+        failed.update({v["kind"]: str(v.get("reason") or "failed verification") for v in static_data.get("failed_variants", [])})
+    zoo_name = spec.get("name") or None
+    # the resolved hyperparameters (a checkpoint's preset for its task included) let the PyTorch
+    # baseline rebuild the same architecture
+    hparams = spec.get("hyperparameters") or []
+    overrides = tuple((str(k), v) for k, v in (hparams.items() if isinstance(hparams, dict) else hparams)) or entry.overrides
+    task = entry.task or (data.get("source") or {}).get("task")
+    out = []
+    failures = []
+    for kind in ["fp32", *wanted] + (["streaming"] if streaming else []):
+        path = files.get(kind)
+        if kind in failed:
+            log(f"{entry.name}: the {kind} variant failed verification and is not measured: {failed[kind]}")
+            failures.append(ExportFailure(entry.name, kind, failed[kind], str(data.get("sha256", "")), zoo_name, spec.get("family"), task))
+            continue
+        if path is None or not path.is_file():
+            raise UsageError(f"the export of {entry.name} in {folder} has no {kind} file; delete that folder to export again")
+        precision = "fp32" if kind == "streaming" else kind
+        out.append(ModelFile(path, entry.name, precision, kind == "streaming", zoo_name, overrides, spec.get("family"), task))
+    return out, failures
+
+
+def record_export_failures(db: str | os.PathLike[str], failures: Sequence[ExportFailure]) -> None:
+    """Store each failed variant as a failed result, so the report lists it with its reason
+    beside the configurations that were measured."""
+    if not failures:
+        return
+    from ortkit.profiler import collect_environment
+    from ortkit.profiler import ProfileSpec
+    from ortkit.profiler import Result, ResultStore
+
+    environment = collect_environment()
+    with ResultStore(db) as store:
+        for failure in failures:
+            tags = [("base", failure.name)] + [(k, v) for k, v in (("family", failure.family), ("task", failure.task)) if v]
+            spec = ProfileSpec(
+                model=f"{failure.label}.onnx (not written)",
+                model_sha256=hashlib.sha256(f"{failure.base_sha256}:{failure.kind}".encode()).hexdigest(),
+                model_label=failure.label, precision="fp32" if failure.kind == "streaming" else failure.kind,
+                zoo_name=failure.zoo_name, tags=tuple(tags),
+            )
+            store.add(Result(spec, environment, "failed", message=f"export: the {failure.kind} variant failed verification: {failure.reason}"))
+
+
+def _causal(entry: ModelEntry) -> bool:
+    """Whether the zoo model behind ``entry`` can be streamed (a checkpoint names its model in
+    its manifest)."""
+    from ortkit.models import get_spec
+
+    name, overrides = entry.value, dict(entry.overrides)
+    if entry.kind == "checkpoint":
+        manifest = json.loads((Path(entry.value) / "manifest.json").read_text())
+        name, overrides = manifest.get("model", ""), dict(manifest.get("overrides") or {})
+    try:
+        return bool(get_spec(name, **overrides).causal)
+    except Exception:  # noqa: BLE001 - an unknown model is reported by the exporter itself
+        return False
+
+
+def _mtime(entry: ModelEntry) -> float | None:
+    if entry.kind != "checkpoint":
+        return None
+    try:
+        return (Path(entry.value) / "model.safetensors").stat().st_mtime
+    except OSError:
+        return None
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepRun:
+    """What `run_sweep` did: the database, per-target summaries and the report (if written)."""
+
+    db: Path
+    summaries: list[Any] = field(default_factory=list)
+    report: Any = None
+    export_failures: list[ExportFailure] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        measured = sum(s.count(status) for s in self.summaries)
+        return measured + (len(self.export_failures) if status == "failed" else 0)
+
+
+def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, report: str | os.PathLike[str] | None = None, force: bool = False,
+              log: Callable[[str], None] = lambda message: None, progress: Callable[[Any], None] | None = None) -> SweepRun:
+    """Export and measure everything ``sweep`` describes into ``db`` (resumable), then write the
+    report into ``report`` when given (or when the file names one).
+
+    Returns:
+        A `SweepRun`.
+    """
+    from ortkit.profiler import Budget
+
+    from ortkit.profiler import ResultStore, StoreError
+
+    db_path = Path(db) if db is not None else sweep.db or sweep.path.with_suffix(".db")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the folder of results database {db_path}: {error.strerror or error}") from None
+    # Everything that can fail without measuring fails now, not after minutes of exporting: the
+    # database (foreign, newer, unwritable) and each target's interpreter and EP name.
+    with ResultStore(db_path) as store:
+        if not store.writable:
+            raise StoreError(f"results database {db_path} is read-only; choose another --db")
+    check_targets(sweep.targets)
+    exports = db_path.parent / "ortkit-exports"
+    files: list[ModelFile] = []
+    export_failures: list[ExportFailure] = []
+    for entry in sweep.models:
+        streaming = bool(sweep.grid.chunk) and entry.kind != "onnx" and _causal(entry)
+        if sweep.grid.chunk and not streaming and entry.kind != "onnx":
+            log(f"{entry.name} is not causal: no streaming variant, grid.chunk ignored for it")
+        exported, failures = export_variants(entry, sweep.grid.precision, streaming, exports, log=log)
+        files.extend(exported)
+        record_export_failures(db_path, failures)
+        export_failures.extend(failures)
+    run = SweepRun(db=db_path, export_failures=export_failures)
+    run.summaries = measure_files(files, sweep.targets, sweep.grid, db=db_path, budget=Budget.from_dict(sweep.budget),
+                                  timeout=sweep.timeout_s, op_profile=sweep.op_profile, force=force, log=log, progress=progress)
+    out = report if report is not None else sweep.report
+    if out is not None:
+        from ortkit.report import write_report
+        from ortkit.report import load_dataset
+
+        run.report = write_report(load_dataset(db_path), out)
+    return run
+
+
+def check_targets(targets: Sequence[TargetEntry]) -> None:
+    """Resolve every target's interpreter and check its EP name there.
+
+    Raises:
+        TargetError: a named target is unknown or its interpreter cannot run ortkit's worker.
+        UsageError: an EP name that no onnxruntime knows (an EP that this build lacks is not an
+            error: its configurations are recorded as skipped, with the reason).
+    """
+    from ortkit.profiler import worker_environment
+    from ortkit.profiler import check_eps
+
+    environments: dict[str | None, dict[str, Any]] = {}
+    for target in targets:
+        python = target.python
+        if target.target is not None:
+            from ortkit.profiler import resolve_target as resolve
+
+            python = resolve(target.target).python
+        if python not in environments:
+            environments[python] = worker_environment(python)
+        check_eps([target.ep], environments[python])
+
+
+def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], grid: Grid, *, db: Path, budget: Any, timeout: float = 600.0,
+                  op_profile: bool = False, force: bool = False, log: Callable[[str], None] = lambda message: None,
+                  progress: Callable[[Any], None] | None = None) -> list[Any]:
+    """Measure every file on every target over ``grid`` into ``db`` (what is there is skipped).
+
+    Offline files run over batch x time (x concurrency); streaming files over batch x chunk (the
+    spec's time is the chunk); the PyTorch baseline runs for FP32 offline zoo models over
+    ``grid.baseline_time`` (default: every time). Each result carries the tags ``base`` (model
+    name), ``target``, and ``family``/``task`` when known, which the report groups by.
+    """
+    from ortkit.base import file_sha256
+    from ortkit.profiler import ModelSource, profile
+
+    summaries = []
+    for target in targets:
+        python = target.python
+        if target.target is not None:
+            from ortkit.profiler import resolve_target as resolve
+
+            python = resolve(target.target).python
+        for file in files:
+            source = ModelSource(path=str(file.path), label=file.label, sha256=file_sha256(file.path), zoo_name=file.zoo_name,
+                                 zoo_overrides=file.overrides, precision=file.precision)
+            tags = [("base", file.name), ("target", target.label)]
+            if file.family:
+                tags.append(("family", file.family))
+            if file.task:
+                tags.append(("task", file.task))
+            extra: dict[str, Any] = {}
+            if target.options:
+                extra["ep_options"] = {target.ep: dict(target.options)}
+            log(f"measuring {file.label} on {target.ep} ({target.label})")
+            if file.streaming:
+                calls = [dict(times=(c,), chunks=(c,), concurrency=(1,), baseline=()) for c in grid.chunk]
+            else:
+                calls = [dict(times=grid.time, chunks=(None,), concurrency=grid.concurrency, baseline=())]
+                if grid.baseline and file.precision == "fp32" and file.zoo_name and target is targets[0]:
+                    # the baseline runs here, whatever the target: once is enough
+                    calls[0]["baseline"] = grid.baseline if grid.baseline_time is None or set(grid.baseline_time) == set(grid.time) else ()
+                    if not calls[0]["baseline"]:
+                        calls.append(dict(times=grid.baseline_time, chunks=(None,), concurrency=grid.concurrency, baseline=grid.baseline))
+            for call in calls:
+                # the baseline-only call repeats the ORT configurations at those lengths; with the same
+                # spec (op_profile included) they are found in the database, not measured again
+                summaries.append(profile([source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
+                                          op_profile=op_profile, force=force, budget=budget, timeout=timeout,
+                                          tags=tuple(tags), progress=progress, **call, **extra))
+    return summaries
+
