@@ -1,0 +1,116 @@
+"""Report sections on where and how numbers were measured: ops, node placement, environments, problems."""
+
+from __future__ import annotations
+
+from ortkit.report._document import Figure, Section, Table
+from ortkit.report._reportdata import Row
+from ortkit.report._view import (
+    View,
+    describe_row,
+    fmt_ms,
+    group_rows,
+    one_line,
+    slug,
+)
+
+
+def ops_section(view: View) -> Section:
+    section = Section(
+        "Where the time goes: operator types",
+        "Share of operator time per op type, from onnxruntime's profiler, at the largest profiled shape.",
+    )
+    rows = [r for r in view.rows(lambda r: r.spec.runner == "ort") if r.op_shares]
+    for where, group in sorted(group_rows(rows, view.where).items()):
+        bars = []
+        for label, model_rows in sorted(group_rows(group, Row.label).items()):
+            row = max(model_rows, key=lambda r: ((r.spec.time or 0), r.spec.batch))
+            total = sum(share for _, share in row.op_shares) or 1.0
+            shares = sorted(((op, share / total) for op, share in row.op_shares), key=lambda item: -item[1])
+            bars.append((f"{label} (b={row.spec.batch}, t={row.spec.time})", shares))
+            top = ", ".join(f"{op} {100 * share:.0f}%" for op, share in shares[:3])
+            section.findings.append(f"On {where}, {label} at batch {row.spec.batch}, T = {row.spec.time} spends its operator time on {top}.")
+        png = view.plot("shares_figure", bars, f"Operator time shares on {where}")
+        if png is not None:
+            section.figures.append(Figure(slug("ops", where), f"Operator-type time shares on {where}.", png))
+    if not rows:
+        section.notes.append("No configuration was measured with the op profiler (`op_profile`): figure omitted.")
+    return section
+
+
+ENV_FIELDS = ("cpu_model", "cpu_cores_logical", "memory_bytes", "os", "python", "onnxruntime_distribution", "onnxruntime",
+              "execution_providers", "torch", "gpus", "ortkit", "git_revision")
+
+
+def placement_section(view: View) -> Section:
+    section = Section(
+        "Where the nodes ran",
+        "Graph nodes per execution provider, as the onnxruntime session assigned them. A number is "
+        "labelled with an EP only when that EP ran the model; nodes it left to the CPU are shown here.",
+    )
+    rows = [r for r in view.rows(lambda r: r.spec.runner == "ort") if r.node_assignment]
+    table = []
+    for (where, label), group in sorted(group_rows(rows, lambda r: (view.where(r), r.label())).items()):
+        counts = dict(group[0].node_assignment)
+        total = sum(counts.values()) or 1
+        main = next((ep for ep in counts if ep != "CPUExecutionProvider"), "CPUExecutionProvider")
+        fallback = counts.get("CPUExecutionProvider", 0) if main != "CPUExecutionProvider" else 0
+        table.append((where, label, ", ".join(f"{ep} {n}" for ep, n in sorted(counts.items())), f"{fallback / total:.0%}"))
+        if fallback:
+            section.findings.append(
+                f"On {where}, {label} ran {counts.get(main, 0)} of {total} nodes on {main}; {fallback} fell back to the CPU EP."
+            )
+    if table:
+        section.tables.append(Table(("target", "model", "nodes per EP", "CPU fallback"), tuple(table)))
+        if not section.findings:
+            section.findings.append("Every measured model ran all of its nodes on the EP it is labelled with.")
+    else:
+        section.notes.append("No configuration recorded its node assignment.")
+    return section
+
+
+def environment_section(view: View) -> Section:
+    section = Section("Environment", "The machine and software stack every number above was measured on.")
+    used = sorted({row.environment_key for row in view.dataset.rows})
+    for key in used:
+        env = view.dataset.environments.get(key)
+        if env is None:
+            section.notes.append(f"Environment {key}: not recorded.")
+            continue
+        rows = []
+        for name in ENV_FIELDS:
+            value = env.get(name)
+            if name == "memory_bytes" and value:
+                value = f"{value / 2**30:.1f} GiB"
+            elif isinstance(value, (list, tuple)):
+                value = ", ".join(str(v) for v in value) or "-"
+            rows.append((name, "-" if value in (None, "") else str(value)))
+        section.tables.append(Table(("environment " + key, ""), tuple(rows)))
+    if len(used) > 1:
+        section.findings.append(f"The database holds results from {len(used)} environments; each figure labels its environment and none are merged.")
+    return section
+
+
+def problems_section(view: View) -> Section:
+    section = Section(
+        "Unstable, skipped and failed configurations",
+        "Every configuration whose numbers are not to be trusted as a single figure, or that produced none.",
+    )
+    unstable = [r for r in view.dataset.rows if r.unstable]
+    skipped = [r for r in view.dataset.rows if r.status in ("skipped", "unavailable")]
+    failed = [r for r in view.dataset.rows if r.status not in ("ok", "skipped", "unavailable") or (r.status == "ok" and not r.samples_ms)]
+    section.findings.append(
+        f"{len(view.dataset.rows)} configurations: {len(view.dataset.rows) - len(skipped) - len(failed)} measured "
+        f"({len(unstable)} unstable), {len(skipped)} skipped, {len(failed)} failed."
+    )
+    if unstable:
+        section.tables.append(Table(("unstable configuration", "median", "CV", "IQR/median", "runs"), tuple(
+            (describe_row(view, r), fmt_ms(r.median_ms), f"{r.stats.cv:.1%}", f"{r.stats.iqr_ratio:.1%}", str(r.stats.n)) for r in unstable)))
+    if skipped:
+        section.tables.append(Table(("skipped configuration", "reason"), tuple((describe_row(view, r), one_line(r.message)) for r in skipped)))
+    if failed:
+        section.tables.append(Table(("failed configuration", "error"), tuple((describe_row(view, r), one_line(r.message)) for r in failed)))
+    if view.dataset.damaged:
+        section.findings.append(f"{len(view.dataset.damaged)} stored row(s) could not be read back (the database was edited or "
+                                "damaged) and are left out; a sweep over the same grid measures them again.")
+        section.tables.append(Table(("unreadable row (key)", "why"), tuple((key, one_line(why)) for key, why in view.dataset.damaged)))
+    return section

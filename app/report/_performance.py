@@ -1,0 +1,236 @@
+"""Report sections on speed and memory: crossover, latency, throughput, streaming, memory, Pareto."""
+
+from __future__ import annotations
+
+import math
+
+
+from ortkit.report import _analysis as analysis
+from ortkit.report._document import Figure, Section, Table
+from ortkit.report._reportdata import Row
+from ortkit.report._view import (
+    View,
+    canonical_threads,
+    caveat,
+    fmt_mib,
+    fmt_ms,
+    fmt_ratio,
+    group_rows,
+    make_series,
+    slug,
+    sorted_items,
+    threads_text,
+)
+
+
+def latency_section(view: View) -> Section:
+    section = Section(
+        "Latency vs sequence length",
+        "Median latency of one offline call (the whole sequence at once) against sequence length T, "
+        "log-log, one panel per batch size; dotted lines are the fitted power laws latency ~ T^k. "
+        "Dashed lines are the PyTorch baseline on the same machine.",
+    )
+    rows = view.rows(lambda r: view.offline(r) and r.spec.precision == "fp32")
+    table_rows = []
+    for where, group in sorted(group_rows(rows, view.where).items()):
+        threads = canonical_threads(group)
+        group = [r for r in group if r.spec.threads == threads]
+        panels = []
+        for batch, batch_rows in sorted(group_rows(group, lambda r: r.spec.batch).items()):
+            series = []
+            for (label, runner, base), line in sorted(group_rows(batch_rows, lambda r: (r.label(), r.spec.runner, r.base)).items()):
+                line = sorted(line, key=lambda r: r.spec.time or 0)
+                times = [float(r.spec.time) for r in line]
+                medians = [r.median_ms for r in line]
+                fit = analysis.fit_scaling(times, medians)
+                ci = [r.stats for r in line]
+                name = label if fit is None else f"{label} (T^{fit.exponent:.2f})"
+                series.append(
+                    make_series(name, times, medians, [s.ci_low for s in ci], [s.ci_high for s in ci], dashed=runner != "ort",
+                            fit=None if fit is None else (fit.coefficient, fit.exponent), color=base)
+                )
+                if fit is not None:
+                    interval = "n/a" if math.isnan(fit.ci_low) else f"{fit.ci_low:.2f} to {fit.ci_high:.2f}"
+                    table_rows.append((where, str(batch), label, f"{fit.exponent:.2f}", interval, f"{fit.r2:.3f}", str(fit.n),
+                                       f"{times[0]:g}-{times[-1]:g}"))
+                    if runner == "ort" and batch == min(r.spec.batch for r in group):
+                        section.findings.append(
+                            f"On {where} at batch {batch} ({threads_text(threads)}), {label} latency grows as "
+                            f"{fit.describe().removeprefix('latency ~ ')} over T = {times[0]:g} to {times[-1]:g} "
+                            f"({fmt_ms(medians[0])} to {fmt_ms(medians[-1])})."
+                        )
+            if any(len(s.x) > 1 for s in series):  # a single length is no curve (it stays in the tables)
+                panels.append((f"batch {batch}", series))
+        png = view.plot("grid_figure", panels, f"Latency vs T on {where} ({threads_text(threads)})", "sequence length T", "median latency (ms)")
+        if png is None:
+            section.notes.append(f"No latency curve on {where}: every model was measured at a single length.")
+        else:
+            section.figures.append(Figure(slug("latency", where), f"Latency vs sequence length on {where}.", png))
+    if table_rows:
+        section.tables.append(Table(("target", "batch", "model", "exponent k", "95% CI", "R^2", "points", "T range"), tuple(table_rows)))
+    if not rows:
+        section.notes.append("No offline FP32 latency measurements over sequence length: figure omitted.")
+    return section
+
+
+def crossover_section(view: View) -> Section:
+    section = Section(
+        "Crossover: where the CNN overtakes the RNN",
+        "For every pair of a convolutional and a recurrent model (same task where known), the sequence "
+        "length at which the CNN's median latency drops below the RNN's, interpolated on log-log axes "
+        "between the two measured lengths that bracket the change.",
+    )
+    rows = view.rows(lambda r: view.offline(r) and r.spec.precision == "fp32" and r.spec.runner == "ort")
+    table_rows = []
+    for (where, batch), group in sorted_items(group_rows(rows, lambda r: (view.where(r), r.spec.batch))):
+        threads = canonical_threads(group)
+        group = [r for r in group if r.spec.threads == threads]
+        by_model = group_rows(group, lambda r: r.base)
+        cnns = [name for name, rs in by_model.items() if view.family(rs[0]) == "cnn"]
+        rnns = [name for name, rs in by_model.items() if view.family(rs[0]) == "rnn"]
+        for cnn in sorted(cnns):
+            for rnn in sorted(rnns):
+                task_c, task_r = by_model[cnn][0].task, by_model[rnn][0].task
+                if task_c and task_r and task_c != task_r:
+                    continue
+                c_by_t = {r.spec.time: r.median_ms for r in by_model[cnn]}
+                r_by_t = {r.spec.time: r.median_ms for r in by_model[rnn]}
+                common = sorted(t for t in c_by_t if t in r_by_t)
+                result = analysis.find_crossover(common, [c_by_t[t] for t in common], [r_by_t[t] for t in common])
+                sentence = result.describe(cnn, rnn)
+                section.findings.append(f"On {where}, batch {batch}: {sentence}." + caveat([*by_model[cnn], *by_model[rnn]]))
+                crossing = f"T ~ {result.time:.0f}" if result.time is not None else {
+                    "none": "none in range", "cnn-faster": "CNN faster throughout", "insufficient": "too few points"}[result.kind]
+                table_rows.append((where, str(batch), cnn, rnn, crossing, f"{common[0]}-{common[-1]}" if common else "-"))
+    if table_rows:
+        section.tables.append(Table(("target", "batch", "CNN", "RNN", "crossover", "measured T"), tuple(table_rows)))
+    else:
+        section.notes.append("No pair of a CNN and an RNN measured at common sequence lengths: no crossover to report.")
+    return section
+
+
+def throughput_section(view: View) -> Section:
+    section = Section(
+        "Throughput vs batch size",
+        "Samples per second at the median latency against batch size, one panel per sequence length.",
+    )
+    rows = view.rows(lambda r: view.offline(r) and r.spec.runner == "ort" and r.spec.precision == "fp32")
+    for where, group in sorted(group_rows(rows, view.where).items()):
+        threads = canonical_threads(group)
+        group = [r for r in group if r.spec.threads == threads]
+        panels = []
+        for time, time_rows in sorted(group_rows(group, lambda r: r.spec.time).items()):
+            series = []
+            for label, line in sorted(group_rows(time_rows, Row.label).items()):
+                line = sorted(line, key=lambda r: r.spec.batch)
+                if len({r.spec.batch for r in line}) < 2:
+                    continue
+                series.append(make_series(label, [float(r.spec.batch) for r in line], [r.throughput for r in line]))
+                gain = line[-1].throughput / line[0].throughput
+                if time == max(r.spec.time for r in group):
+                    section.findings.append(
+                        f"On {where} at T = {time}, {label} throughput goes from {line[0].throughput:,.0f} samples/s at batch "
+                        f"{line[0].spec.batch} to {line[-1].throughput:,.0f} at batch {line[-1].spec.batch} ({fmt_ratio(gain)})."
+                    )
+            panels.append((f"T = {time}", series))
+        png = view.plot("grid_figure", panels, f"Throughput vs batch on {where} ({threads_text(threads)})", "batch size", "samples / s")
+        if png is not None:
+            section.figures.append(Figure(slug("throughput", where), f"Throughput vs batch size on {where}.", png))
+    if not section.figures:
+        section.notes.append("No model was measured at more than one batch size: throughput figure omitted.")
+    return section
+
+
+def streaming_section(view: View) -> Section:
+    section = Section(
+        "Streaming: per-step latency",
+        "A streaming export carries its state between calls; each call processes a chunk of time steps. "
+        "Per-step latency is the median chunk latency divided by the chunk length.",
+    )
+    rows = view.rows(lambda r: r.spec.chunk is not None and r.spec.runner == "ort")
+    offline = view.rows(lambda r: view.offline(r) and r.spec.runner == "ort")
+    for where, group in sorted(group_rows(rows, view.where).items()):
+        panels = []
+        for batch, batch_rows in sorted(group_rows(group, lambda r: r.spec.batch).items()):
+            series = []
+            for label, line in sorted(group_rows(batch_rows, Row.label).items()):
+                line = sorted(line, key=lambda r: r.spec.chunk or 0)
+                series.append(make_series(label, [float(r.spec.chunk or 0) for r in line], [r.per_step_ms for r in line]))
+                first = line[0]
+                reference = [r for r in offline if view.where(r) == where and r.base == first.base and r.spec.precision == first.spec.precision
+                             and r.spec.batch == batch and r.spec.threads == first.spec.threads]
+                sentence = (f"On {where} at batch {batch}, streaming {label} costs {fmt_ms(first.per_step_ms)} per step "
+                            f"in chunks of {first.spec.chunk} ({fmt_ms(first.median_ms)} per call)")
+                if reference:
+                    longest = max(reference, key=lambda r: r.spec.time or 0)
+                    sentence += (f", {fmt_ratio(first.per_step_ms / longest.per_step_ms)} the per-step cost of one offline call at "
+                                 f"T = {longest.spec.time} ({fmt_ms(longest.per_step_ms)})")
+                section.findings.append(sentence + ".")
+            panels.append((f"batch {batch}", series))
+        png = view.plot("grid_figure", panels, f"Streaming per-step latency on {where}", "chunk length (steps)", "latency per step (ms)")
+        if png is not None:
+            section.figures.append(Figure(slug("streaming", where), f"Per-step streaming latency on {where}.", png))
+    if not rows:
+        section.notes.append("No streaming configurations were measured: figure omitted.")
+    return section
+
+
+def memory_section(view: View) -> Section:
+    section = Section(
+        "Peak memory vs sequence length",
+        "Peak resident memory of the worker process (model, session, arena and inputs) against T.",
+    )
+    rows = [r for r in view.rows(lambda r: view.offline(r) and r.spec.runner == "ort") if r.peak_rss_bytes]
+    for where, group in sorted(group_rows(rows, view.where).items()):
+        panels = []
+        for batch, batch_rows in sorted(group_rows(group, lambda r: r.spec.batch).items()):
+            series = []
+            for label, line in sorted(group_rows(batch_rows, Row.label).items()):
+                line = sorted(line, key=lambda r: r.spec.time or 0)
+                series.append(make_series(label, [float(r.spec.time or 0) for r in line], [(r.peak_rss_bytes or math.nan) / 2**20 for r in line]))
+                if batch == max(r.spec.batch for r in group) and len(line) > 1:
+                    section.findings.append(
+                        f"On {where} at batch {batch}, {label} peaks at {fmt_mib(line[0].peak_rss_bytes)} at T = {line[0].spec.time} "
+                        f"and {fmt_mib(line[-1].peak_rss_bytes)} at T = {line[-1].spec.time}."
+                    )
+            panels.append((f"batch {batch}", series))
+        png = view.plot("grid_figure", panels, f"Peak memory vs T on {where}", "sequence length T", "peak RSS (MiB)", logy=False)
+        if png is not None:
+            section.figures.append(Figure(slug("memory", where), f"Peak memory vs sequence length on {where}.", png))
+    if not section.figures:
+        section.notes.append("No peak-memory measurements: figure omitted.")
+    return section
+
+
+def pareto_section(view: View) -> Section:
+    section = Section(
+        "Accuracy vs latency",
+        "Each exported file's test-set score (computed with onnxruntime on that file) against its median "
+        "latency at one common shape. Red points form the Pareto front: no other model is both faster and "
+        "more accurate.",
+    )
+    rows = [r for r in view.rows(lambda r: view.offline(r) and r.spec.runner == "ort") if view.dataset.accuracy_of(r) is not None]
+    for task, task_rows in sorted(group_rows(rows, lambda r: view.dataset.accuracy_of(r).task).items()):  # type: ignore[union-attr]
+        shapes = group_rows(task_rows, lambda r: (view.where(r), r.spec.batch, r.spec.time, r.spec.threads))
+        key = max(shapes, key=lambda k: (len({r.spec.model_sha256 for r in shapes[k]}), -k[1], k[2]))
+        chosen = shapes[key]
+        accuracies = [view.dataset.accuracy_of(r) for r in chosen]
+        metric, higher = accuracies[0].metric, accuracies[0].higher_is_better  # type: ignore[union-attr]
+        points = [(r.label(), r.median_ms, a.value) for r, a in zip(chosen, accuracies)]  # type: ignore[union-attr]
+        front = analysis.pareto_front([p[1] for p in points], [p[2] for p in points], higher_is_better=higher)
+        where, batch, time, _ = key
+        png = view.plot("pareto_figure", points, front, f"{task}: {metric} vs latency ({where}, batch {batch}, T = {time})",
+                                     "median latency (ms)", f"{metric} ({'higher' if higher else 'lower'} is better)")
+        if png is not None:
+            section.figures.append(Figure(slug("pareto", task), f"Accuracy vs latency on {task}.", png))
+        names = ", ".join(f"{points[i][0]} ({fmt_ms(points[i][1])}, {metric} {points[i][2]:.4g})" for i in front)
+        dominated = [points[i][0] for i in range(len(points)) if i not in front]
+        sentence = f"On {task} ({where}, batch {batch}, T = {time}) the Pareto front is: {names}"
+        if dominated:
+            sentence += f"; dominated: {', '.join(dominated)}"
+        section.findings.append(sentence + ".")
+        section.tables.append(Table(("task", "model", "latency", metric, "on front"),
+                                    tuple((task, p[0], fmt_ms(p[1]), f"{p[2]:.4g}", "yes" if i in front else "") for i, p in enumerate(points))))
+    if not rows:
+        section.notes.append("No accuracy was recorded for the measured files (run `ortkit study`, which evaluates each export): figure omitted.")
+    return section
