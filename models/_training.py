@@ -224,120 +224,161 @@ def _train(model: str, task: str, t: Task, model_overrides: dict[str, Any], cfg:
            callback: Callable[[TrainProgress], None] | None) -> TrainResult:
     import torch
 
-    from ortkit.models._checkpoint import Manifest, save_checkpoint, versions
     from ortkit.models._registry import create_model
 
-    x_train, y_train = t.load("train")
     x_val, y_val = t.load("val")
-    x_test, y_test = t.load("test")
-
     torch.manual_seed(seed)
     net = create_model(model, **model_overrides)
     spec: ModelSpec = net.ortkit_spec
+    _check_fits(model, spec, task, t)
+    loop = _Loop(net, t, cfg, seed, max_epochs, budget, callback)
+    better = (lambda a, b: a > b) if t.higher_is_better else (lambda a, b: a < b)
+    best_metric: float | None = None
+    best_state: dict[str, Any] | None = None
+    history: list[dict[str, float]] = []
+    while True:
+        mean_loss = loop.epoch(best_metric)
+        if mean_loss is None:
+            break
+        val = t.metric(_predict(net, x_val), y_val)
+        history.append({"epoch": loop.epochs, "loss": mean_loss, "val": val, "seconds": loop.elapsed()})
+        # Ties go to the later epoch: it has seen more data at a lower learning rate.
+        if best_metric is None or not better(best_metric, val):
+            best_metric = val
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        loop.report(mean_loss, best_metric)
+        if loop.finished():
+            break
+    seconds = loop.elapsed()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    else:  # the budget ended inside the first epoch: score the model as it is
+        best_metric = t.metric(_predict(net, x_val), y_val)
+    net.eval()
+    x_test, y_test = t.load("test")
+    test_metric = t.metric(_predict(net, x_test), y_test)
+    result = TrainResult(
+        model=net, spec=spec, task=t, settings=cfg, seed=seed, metric_name=t.metric_name,
+        metric=test_metric, val_metric=float(best_metric), higher_is_better=t.higher_is_better,
+        epochs=loop.epochs, steps=loop.steps, training_seconds=seconds, history=history,
+    )
+    if out is not None:
+        result.checkpoint = _save(out, result, model, task, model_overrides)
+    return result
+
+
+def _check_fits(model: str, spec: ModelSpec, task: str, t: Task) -> None:
     if spec.inputs[0].dims[-1 if spec.is_sequence else 1] != t.input_features:
         raise OrtkitError(f"model {model!r} expects {spec.inputs[0].dims} inputs but task {task!r} has "
                           f"{t.input_features} features; leave input_size/in_channels at the preset")
     if spec.outputs[0].dims[-1] != t.num_outputs:
         raise OrtkitError(f"model {model!r} has {spec.outputs[0].dims[-1]} outputs but task {task!r} needs "
                           f"{t.num_outputs}; leave num_outputs at the preset")
-    loss_fn = torch.nn.CrossEntropyLoss() if t.kind == "classification" else torch.nn.MSELoss()
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    xt = torch.from_numpy(np.array(x_train))
-    yt = torch.from_numpy(np.array(y_train))
-    generator = torch.Generator().manual_seed(seed)
-    aug_rng = np.random.default_rng(seed)
-    steps_per_epoch = max(1, math.ceil(len(xt) / cfg.batch_size))
 
-    better = (lambda a, b: a > b) if t.higher_is_better else (lambda a, b: a < b)
-    best_metric: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    history: list[dict[str, float]] = []
-    step = 0
-    epoch = 0
-    start = time.perf_counter()
 
-    def fraction() -> float:
+class _Loop:
+    """The optimisation loop's state: steps and epochs taken, the clock, the learning-rate schedule.
+
+    The run ends at ``max_epochs`` or ``budget`` seconds, whichever comes first; the learning rate
+    follows a cosine from ``lr`` to ``lr * min_lr_fraction`` over that fraction of the run.
+    """
+
+    def __init__(self, net: Any, t: Task, cfg: TrainSettings, seed: int, max_epochs: int | None,
+                 budget: float | None, callback: Callable[[TrainProgress], None] | None) -> None:
+        import torch
+
+        self.net, self.t, self.cfg, self.callback = net, t, cfg, callback
+        self.max_epochs, self.budget = max_epochs, budget
+        self.x_train, y_train = t.load("train")
+        self.xt = torch.from_numpy(np.array(self.x_train))
+        self.yt = torch.from_numpy(np.array(y_train))
+        self.loss_fn = torch.nn.CrossEntropyLoss() if t.kind == "classification" else torch.nn.MSELoss()
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.aug_rng = np.random.default_rng(seed)
+        self.steps_per_epoch = max(1, math.ceil(len(self.xt) / cfg.batch_size))
+        self.steps = 0
+        self.epochs = 0
+        self.best_metric: float | None = None
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def fraction(self) -> float:
         parts = []
-        if max_epochs is not None:
-            parts.append(step / (max_epochs * steps_per_epoch))
-        if budget is not None:
-            parts.append((time.perf_counter() - start) / budget)
+        if self.max_epochs is not None:
+            parts.append(self.steps / (self.max_epochs * self.steps_per_epoch))
+        if self.budget is not None:
+            parts.append(self.elapsed() / self.budget)
         return min(1.0, max(parts))
 
-    done = False
-    while not done:
-        net.train()
-        order = torch.randperm(len(xt), generator=generator)
+    def finished(self) -> bool:
+        return self.fraction() >= 1.0 or (self.max_epochs is not None and self.epochs >= self.max_epochs)
+
+    def report(self, mean_loss: float, best_metric: float | None) -> None:
+        self.best_metric = best_metric
+        if self.callback is not None:
+            self.callback(TrainProgress(self.epochs, self.steps, self.fraction(), self.elapsed(), mean_loss,
+                                        best_metric, self.t.metric_name))
+
+    def epoch(self, best_metric: float | None) -> float | None:
+        """One pass over the training split (cut short when the run's end comes inside it); the
+        mean loss, or None when the run ended before a single step."""
+        import torch
+
+        self.net.train()
+        order = torch.randperm(len(self.xt), generator=self.generator)
         total_loss, seen = 0.0, 0
-        for i in range(0, len(xt), cfg.batch_size):
-            frac = fraction()
-            if frac >= 1.0:
-                done = True
+        for i in range(0, len(self.xt), self.cfg.batch_size):
+            if self.fraction() >= 1.0:
                 break
-            # Cosine decay from lr to lr * min_lr_fraction over the run.
-            scale = cfg.min_lr_fraction + (1 - cfg.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * frac))
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * scale
-            idx = order[i:i + cfg.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            if cfg.augment:
-                xb = torch.from_numpy(t.augment(x_train[idx.numpy()], aug_rng))
-            else:
-                xb = xt[idx]
-            if cfg.input_noise > 0:
-                # Gaussian input noise: a cheap regulariser for the small digits training set.
-                xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=generator)
-            loss = loss_fn(net(xb), yt[idx])
-            if not torch.isfinite(loss):
-                raise OrtkitError(f"training diverged at step {step} (loss {loss.item()}); try a smaller lr (--set lr=...)")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-            optimizer.step()
-            step += 1
-            total_loss += loss.item() * len(idx)
+            idx = order[i:i + self.cfg.batch_size]
+            total_loss += self._step(idx) * len(idx)
             seen += len(idx)
-            if callback is not None:
-                callback(TrainProgress(epoch, step, fraction(), time.perf_counter() - start,
-                                       total_loss / seen, best_metric, t.metric_name))
+            self.report(total_loss / seen, best_metric)
         if seen == 0:
-            break
-        epoch += 1
-        val = t.metric(_predict(net, x_val), y_val)
-        history.append({"epoch": epoch, "loss": total_loss / seen, "val": val,
-                        "seconds": time.perf_counter() - start})
-        # Ties go to the later epoch: it has seen more data at a lower learning rate.
-        if best_metric is None or not better(best_metric, val):
-            best_metric = val
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        if callback is not None:
-            callback(TrainProgress(epoch, step, fraction(), time.perf_counter() - start,
-                                   total_loss / seen, best_metric, t.metric_name))
-        if max_epochs is not None and epoch >= max_epochs:
-            done = True
-    seconds = time.perf_counter() - start
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    else:  # the budget ended inside the first epoch: score the model as it is
-        best_metric = t.metric(_predict(net, x_val), y_val)
-    net.eval()
-    test_metric = t.metric(_predict(net, x_test), y_test)
-    result = TrainResult(
-        model=net, spec=spec, task=t, settings=cfg, seed=seed, metric_name=t.metric_name,
-        metric=test_metric, val_metric=float(best_metric), higher_is_better=t.higher_is_better,
-        epochs=epoch, steps=step, training_seconds=seconds, history=history,
+            return None
+        self.epochs += 1
+        return total_loss / seen
+
+    def _step(self, idx: Any) -> float:
+        import torch
+
+        cfg = self.cfg
+        frac = self.fraction()
+        scale = cfg.min_lr_fraction + (1 - cfg.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * frac))
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * scale
+        self.optimizer.zero_grad(set_to_none=True)
+        xb = torch.from_numpy(self.t.augment(self.x_train[idx.numpy()], self.aug_rng)) if cfg.augment else self.xt[idx]
+        if cfg.input_noise > 0:
+            # Gaussian input noise: a cheap regulariser for the small digits training set.
+            xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=self.generator)
+        loss = self.loss_fn(self.net(xb), self.yt[idx])
+        if not torch.isfinite(loss):
+            raise OrtkitError(f"training diverged at step {self.steps} (loss {loss.item()}); try a smaller lr (--set lr=...)")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.clip)
+        self.optimizer.step()
+        self.steps += 1
+        return float(loss.item())
+
+
+def _save(out: str | Path, result: TrainResult, model: str, task: str, model_overrides: dict[str, Any]) -> Any:
+    from ortkit.models._checkpoint import Manifest, save_checkpoint, versions
+
+    t, spec = result.task, result.spec
+    manifest = Manifest(
+        model=model, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in model_overrides.items()},
+        task=task, task_options={k: v for k, v in t.options.items()},
+        metric_name=t.metric_name, metric_value=result.metric, higher_is_better=t.higher_is_better,
+        seed=result.seed, training_seconds=round(result.training_seconds, 3), epochs=result.epochs, steps=result.steps,
+        parameters=spec.parameters, versions=versions(),
+        hyperparameters={k: list(v) if isinstance(v, tuple) else v for k, v in spec.hparams().items()},
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    if out is not None:
-        manifest = Manifest(
-            model=model, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in model_overrides.items()},
-            task=task, task_options={k: v for k, v in t.options.items()},
-            metric_name=t.metric_name, metric_value=test_metric, higher_is_better=t.higher_is_better,
-            seed=seed, training_seconds=round(seconds, 3), epochs=epoch, steps=step,
-            parameters=spec.parameters, versions=versions(),
-            hyperparameters={k: list(v) if isinstance(v, tuple) else v for k, v in spec.hparams().items()},
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        result.checkpoint = save_checkpoint(out, net, manifest)
-    return result
+    return save_checkpoint(out, result.model, manifest)
 
 
 def parse_assignments(items: tuple[str, ...] | list[str], what: str) -> dict[str, Any]:
