@@ -29,7 +29,7 @@ from ortkit.exporter._export import (
 from ortkit.exporter._sources import ModelSource, load_state_dict_file, parse_input_spec, resolve_source
 from ortkit.exporter._verify import ParityRow, Tolerance, TOLERANCES, VerifyReport
 
-from ortkit.exporter._render import parse_overrides, render_result, short_error
+from ortkit.exporter._render import render_result, short_error
 
 __all__ = [
     "Attempt",
@@ -42,7 +42,6 @@ __all__ = [
     "ModelSource",
     "ParityRow",
     "parse_input_spec",
-    "parse_overrides",
     "render_result",
     "resolve_source",
     "SCHEMA_VERSION",

@@ -1,31 +1,15 @@
-"""Text for the CLI: an `ExportResult` as a short report, and ``--set KEY=VALUE`` parsing."""
+"""Text for the CLI: an `ExportResult` as a short report, and errors cut to one short line."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Sequence
+from typing import Any
 
-from ortkit.base import OrtkitError, UsageError
+from ortkit.base import OrtkitError
 from ortkit.exporter._errors import ExportError
 
-__all__ = ["parse_overrides", "render_result", "short_error"]
+__all__ = ["render_result", "short_error"]
 
 MAX_ERROR_CHARS = 600
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["hidden_size=32", "widths=[8,16]"]`` -> ``{"hidden_size": 32, "widths": [8, 16]}``;
-    values are read as JSON when they parse, as strings otherwise."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"bad --set {item!r}: expected KEY=VALUE, e.g. hidden_size=32")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def short_error(error: OrtkitError) -> OrtkitError:

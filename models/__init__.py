@@ -7,6 +7,7 @@ when called. See docs/models.md.
 from __future__ import annotations
 
 from ortkit.models._registry import (
+    get_entry,
     BadOverride,
     ModelSpec,
     TensorSpec,
@@ -25,11 +26,10 @@ from ortkit.models._tasks import (
     get_task,
     list_tasks,
 )
-from ortkit.models._training import TrainProgress, TrainResult, TrainSettings, evaluate, train
+from ortkit.models._training import TRAIN_KEYS, TrainProgress, TrainResult, TrainSettings, evaluate, train, validate_request
 
 from ortkit.models._checkpoint import read_manifest
 from ortkit.models._describe import describe_models
-from ortkit.models._training import run_training_cli
 
 __all__ = [
     "BadOverride",
@@ -48,11 +48,13 @@ __all__ = [
     "ModelSpec",
     "read_manifest",
     "register_model",
-    "run_training_cli",
     "save_checkpoint",
     "Task",
     "TensorSpec",
     "train",
+    "get_entry",
+    "TRAIN_KEYS",
+    "validate_request",
     "TrainProgress",
     "TrainResult",
     "TrainSettings",

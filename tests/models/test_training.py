@@ -9,7 +9,7 @@ import torch
 
 from ortkit.base import OrtkitError, UsageError
 from ortkit.models import evaluate, load_checkpoint, train
-from ortkit.models._training import parse_assignments, train_settings
+from ortkit.models._training import train_settings
 
 
 def test_tiny_training_writes_a_checkpoint_that_reloads(tmp_path: Path) -> None:
@@ -84,13 +84,6 @@ def test_bad_requests_fail_before_training(kwargs: dict, error: type, fragment: 
     with pytest.raises(error) as info:
         train(**kwargs)
     assert fragment in str(info.value)
-
-
-def test_parse_assignments_types() -> None:
-    assert parse_assignments(["a=1", "b=2.5", "c=true", "d=8,16", "e=name"], "--set") == {
-        "a": 1, "b": 2.5, "c": True, "d": [8, 16], "e": "name"}
-    with pytest.raises(UsageError, match="KEY=VALUE"):
-        parse_assignments(["novalue"], "--set")
 
 
 def test_train_settings_presets() -> None:

@@ -54,10 +54,11 @@ def command(source: str, out: str, checkpoint: str | None, inputs: tuple[str, ..
             optimize: str | None, ep: str, streaming: bool, example_time: int, seed: int, as_json: bool) -> None:
     from ortkit.base import OrtkitError
     from ortkit.exporter import VerificationFailed, export
-    from ortkit.exporter import parse_overrides, render_result, short_error
+    from ortkit.cli._options import parse_assignments
+    from ortkit.exporter import render_result, short_error
 
     try:
-        result = export(source, out, checkpoint=checkpoint, inputs=inputs, overrides=parse_overrides(sets),
+        result = export(source, out, checkpoint=checkpoint, inputs=inputs, overrides=parse_assignments(sets, "--set"),
                         exporter=exporter, opset=opset, fp16=fp16, fp16_io="fp32" if fp32_io else "fp16", int8=int8,
                         calibration=calibration, task=task, optimize=optimize, optimize_ep=ep, streaming=streaming,
                         example_time=example_time, seed=seed)
