@@ -26,7 +26,8 @@ import numpy as np
 from ortkit.base import UsageError
 from ortkit.base import file_sha256
 from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
-from ortkit.exporter._sources import ModelSource, check_example_size, infer_spec, resolve_source
+from ortkit.exporter._input_specs import check_example_size
+from ortkit.exporter._sources import ModelSource, infer_spec, resolve_source
 from ortkit.exporter._verify import (
     structural_report,
     TOLERANCES,
@@ -227,7 +228,7 @@ def export(
     out = Path(out_dir)
     _check_out_dir(out)
     if inputs and not isinstance(inputs, str):
-        from ortkit.exporter._sources import parse_input_specs
+        from ortkit.exporter._input_specs import parse_input_specs
 
         # before the model is probed with inputs of this signature
         check_example_size(parse_input_specs(inputs), example_batch, example_time)

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from ortkit.base import OrtkitError, UsageError
 from ortkit.exporter import SourceError, export, load_state_dict_file, parse_input_spec
-from ortkit.exporter._sources import parse_input_specs
+from ortkit.exporter._input_specs import parse_input_specs
 from ortkit.models import Manifest, TensorSpec, create_model, save_checkpoint
 
 GRU = {"hidden_size": 4}
