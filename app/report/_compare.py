@@ -6,6 +6,12 @@ matched on everything that defines them except the model file's path and hash, s
 model is still compared (the row says the file changed). Only results measured in the same
 environment are compared unless ``cross_env`` is set: numbers of two machines differ for reasons
 no code change explains.
+
+``across`` pairs configurations that differ ONLY in one axis instead (``threads``, ``ep``,
+``target``, ``precision``): "1 vs 2 threads" or "CPU vs OpenVINO" in one command, from two
+databases or from one database twice with the two values named (``threads=1:2``). Comparing
+across ``ep`` or ``target`` pairs rows of different environments by nature (each target is its
+own environment); the other axes keep environments like for like.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from ortkit.base import OrtkitError
 from ortkit.report._analysis import Comparison, compare_samples
 from ortkit.report._reportdata import Dataset, Row, load_dataset
 
-__all__ = ["CompareRow", "CompareResult", "compare", "REGRESSION_EXIT_CODE"]
+__all__ = ["CompareRow", "CompareResult", "compare", "REGRESSION_EXIT_CODE", "ACROSS_AXES"]
+
+#: axes `compare(across=...)` can pair along, and whether pairing along them crosses environments
+ACROSS_AXES: dict[str, bool] = {"threads": False, "precision": False, "ep": True, "target": True}
 
 #: exit status of `ortkit compare` when a regression is found (1 and 2 are errors and usage errors)
 REGRESSION_EXIT_CODE = 3
@@ -57,6 +66,8 @@ class CompareResult:
     #: stored rows of A (B) that could not be read back and were left out
     damaged_a: int = 0
     damaged_b: int = 0
+    #: the axis compared across (None: the same configurations in both sets)
+    across: str | None = None
 
     @property
     def regressions(self) -> list[CompareRow]:
@@ -68,7 +79,7 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "a": self.a, "b": self.b, "threshold": self.threshold, "cross_env": self.cross_env,
+            "a": self.a, "b": self.b, "threshold": self.threshold, "cross_env": self.cross_env, "across": self.across,
             "environments": list(self.environments),
             "rows": [{
                 "configuration": r.label, "verdict": r.verdict, "model_changed": r.model_changed,
@@ -82,14 +93,49 @@ class CompareResult:
         }
 
 
-def _identity(row: Row) -> str:
+def _identity(row: Row, axis: str | None = None) -> str:
     """What pairs two rows: the configuration's identity without the model file's hash (a
     re-exported model is still compared, the row says the file changed) and without the torch
-    version of a baseline (a torch upgrade is a change to compare, like any other)."""
+    version of a baseline (a torch upgrade is a change to compare, like any other); without the
+    ``axis`` compared across, too."""
     data = row.spec.identity()
     data.pop("model_sha256")
-    data["tags"] = [tag for tag in data["tags"] if tag[0] != "torch"]
+    data["tags"] = [tag for tag in data["tags"] if tag[0] != "torch" and not (axis == "target" and tag[0] == "target")]
+    if axis == "threads":
+        data.pop("threads")
+    elif axis == "ep":
+        for name in ("ep", "ep_options", "ep_library"):
+            data.pop(name)
+    elif axis == "precision":
+        # Each precision is its own exported file with its own label: the model is what it was
+        # exported from.
+        data.pop("precision")
+        label = data.pop("model_label")
+        data["model"] = [row.spec.zoo_name, data.pop("zoo_overrides")] if row.spec.zoo_name else label.removesuffix(f"-{row.spec.precision}")
     return json.dumps(data, sort_keys=True, default=str)
+
+
+def axis_value(row: Row, axis: str) -> str:
+    """The row's value on a compared axis, as the user writes it (``threads=2``, ``ep=openvino``)."""
+    if axis == "threads":
+        return "default" if row.spec.threads is None else str(row.spec.threads)
+    if axis == "target":
+        return dict(row.spec.tags).get("target", "local")
+    return str(getattr(row.spec, axis))
+
+
+def _parse_across(across: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    if across is None:
+        return None, None
+    axis, _, values = across.partition("=")
+    if axis not in ACROSS_AXES:
+        raise CompareError(f"cannot compare across {axis!r}: choose one of {', '.join(ACROSS_AXES)} (e.g. --across threads=1:2)")
+    if not values:
+        return axis, None
+    a_value, sep, b_value = values.partition(":")
+    if not sep or not a_value or not b_value:
+        raise CompareError(f"--across {across}: write the two values as {axis}=A:B, e.g. threads=1:2 or ep=cpu:openvino")
+    return axis, (a_value, b_value)
 
 
 def _open(source: str) -> tuple[Dataset, str]:
@@ -110,7 +156,8 @@ def _open(source: str) -> tuple[Dataset, str]:
     return dataset, keys[0] if len(keys) == 1 else ""
 
 
-def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False, alpha: float = 0.05) -> CompareResult:
+def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False, alpha: float = 0.05,
+            across: str | None = None) -> CompareResult:
     """Compare result set ``b`` (new) against ``a`` (baseline), configuration by configuration.
 
     Args:
@@ -118,6 +165,8 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
         threshold: relative slowdown that counts as a regression (0.05 = 5%).
         cross_env: also pair results measured in different environments.
         alpha: significance level (Mann-Whitney U and the ratio's 1 - alpha bootstrap interval).
+        across: ``AXIS`` or ``AXIS=A:B`` (axes: `ACROSS_AXES`): pair configurations that differ
+            only in that axis, A's rows having value A and B's value B when values are given.
 
     Raises:
         CompareError: a missing or empty database, an ambiguous environment, or no configuration
@@ -125,23 +174,39 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
     """
     if not threshold >= 0:
         raise CompareError(f"threshold must be >= 0, got {threshold}")
+    axis, values = _parse_across(across)
     base, env_a = _open(a)
     new, env_b = _open(b)
-    result = CompareResult(a, b, threshold, cross_env, environments=(env_a, env_b), damaged_a=len(base.damaged), damaged_b=len(new.damaged))
+    if axis is not None and values is not None:
+        for dataset, value, name in ((base, values[0], a), (new, values[1], b)):
+            dataset.rows = [row for row in dataset.rows if axis_value(row, axis) == value]
+            if not dataset.rows:
+                raise CompareError(f"{name} has no results with {axis}={value}")
+    pair_envs = not cross_env and not (axis is not None and ACROSS_AXES[axis])
+    result = CompareResult(a, b, threshold, not pair_envs, environments=(env_a, env_b), damaged_a=len(base.damaged),
+                           damaged_b=len(new.damaged), across=axis)
 
-    def index(dataset: Dataset) -> dict[tuple[str, str], Row]:
-        return {(row.environment_key if not cross_env else "", _identity(row)): row for row in dataset.rows}
+    def index(dataset: Dataset, name: str) -> dict[tuple[str, str], Row]:
+        out: dict[tuple[str, str], Row] = {}
+        for row in dataset.rows:
+            key = (row.environment_key if pair_envs else "", _identity(row, axis))
+            if axis is not None and key in out:
+                raise CompareError(
+                    f"{name} holds several {axis} values for one configuration ({axis_value(out[key], axis)} and "
+                    f"{axis_value(row, axis)}): name the two to compare, e.g. --across {axis}=A:B")
+            out[key] = row
+        return out
 
-    if cross_env:
+    if cross_env and axis is None:
         for name, env in ((a, env_a), (b, env_b)):
             if not env:
                 raise CompareError(f"{name.partition('@')[0]} holds several environments; pick one with PATH@ENVKEY")
-    left, right = index(base), index(new)
+    left, right = index(base, a), index(new, b)
     common = [key for key in left if key in right]
     envs_a = {row.environment_key for row in base.rows}
     envs_b = {row.environment_key for row in new.rows}
     if not common:
-        if not cross_env and not envs_a & envs_b:
+        if pair_envs and not envs_a & envs_b:
             raise CompareError(
                 f"{a} and {b} were measured in different environments ({', '.join(sorted(envs_a))} vs {', '.join(sorted(envs_b))}); "
                 "numbers of different machines or software stacks are not like for like: pass --cross-env to compare anyway"
@@ -153,6 +218,8 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
         label = new_row.spec.describe()
         if new_row.spec.precision not in label:
             label += f" {new_row.spec.precision}"
+        if axis is not None:
+            label = f"{label} [{axis} {axis_value(old_row, axis)} -> {axis_value(new_row, axis)}]"
         changed = old_row.spec.model_sha256 != new_row.spec.model_sha256
         if old_row.ok and new_row.ok:
             comparison = compare_samples(old_row.samples_ms, new_row.samples_ms, threshold=threshold, alpha=alpha)
@@ -164,10 +231,10 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
     # not "missing" there: it is counted apart, so the same label never shows as both compared
     # and missing.
     shared = envs_a & envs_b
-    result.only_a = sorted(left[k].spec.describe() for k in left if k not in right and (cross_env or k[0] in shared))
-    result.only_b = sorted(right[k].spec.describe() for k in right if k not in left and (cross_env or k[0] in shared))
-    result.other_env_a = 0 if cross_env else sum(1 for k in left if k[0] not in shared)
-    result.other_env_b = 0 if cross_env else sum(1 for k in right if k[0] not in shared)
+    result.only_a = sorted(left[k].spec.describe() for k in left if k not in right and (not pair_envs or k[0] in shared))
+    result.only_b = sorted(right[k].spec.describe() for k in right if k not in left and (not pair_envs or k[0] in shared))
+    result.other_env_a = 0 if not pair_envs else sum(1 for k in left if k[0] not in shared)
+    result.other_env_b = 0 if not pair_envs else sum(1 for k in right if k[0] not in shared)
     order = {"regression": 0, "now-failing": 1, "improvement": 2, "now-working": 3, "unchanged": 4, "not-measured": 5}
     result.rows.sort(key=lambda r: (order[r.verdict], -(r.comparison.ratio if r.comparison else 0)))
     return result
@@ -180,7 +247,8 @@ def print_comparison(result: CompareResult, file: Any = None) -> None:
     from rich.table import Table
 
     console = Console(file=file, width=160)
-    table = Table(title=escape(f"{result.b} vs {result.a} (ratio = B / A median, > 1: slower)"))
+    title = f"{result.b} vs {result.a}" + (f" across {result.across}" if result.across else "")
+    table = Table(title=escape(f"{title} (ratio = B / A median, > 1: slower)"))
     for column in ("configuration", "A", "B", "ratio [95% CI]", "p", "verdict"):
         table.add_column(column)
     style = {"regression": "red", "now-failing": "red", "improvement": "green", "now-working": "green"}

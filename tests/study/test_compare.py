@@ -102,3 +102,55 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     foreign.write_text("not sqlite at all, just text")
     out = CliRunner().invoke(cli, ["compare", str(foreign), str(foreign)])
     assert out.exit_code == 1 and "not an ortkit results database" in out.output
+
+
+def _with_threads(results, threads: int):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return [dataclasses.replace(r, spec=dataclasses.replace(r.spec, threads=threads)) for r in results]
+
+
+def test_across_precision_in_one_database_pairs_each_model_with_its_int8_file(synth, tmp_path: Path) -> None:
+    db = _db(synth, tmp_path / "r.db", seed=1)
+    result = compare(str(db), str(db), across="precision=fp32:int8-dynamic")
+    assert result.across == "precision"
+    assert len(result.rows) == 4  # lstm and tcn at two lengths; the skipped gru has no int8 file
+    for row in result.rows:
+        assert row.base.spec.precision == "fp32" and row.new.spec.precision == "int8-dynamic"
+        assert row.base.spec.zoo_name == row.new.spec.zoo_name
+        assert row.comparison is not None and row.comparison.ratio == pytest.approx(0.5, rel=0.03)
+        assert row.verdict == "improvement" and "[precision fp32 -> int8-dynamic]" in row.label
+
+
+def test_across_threads_from_two_databases(synth, tmp_path: Path) -> None:
+    a = synth.build_db(tmp_path / "a.db", _with_threads(_results(synth, seed=1), 1), accuracy=False)
+    b = synth.build_db(tmp_path / "b.db", _with_threads(_results(synth, seed=2, factor={"lstm": 0.6, "tcn": 0.6}), 2), accuracy=False)
+    with pytest.raises(Exception, match="no configuration in common"):
+        compare(str(a), str(b))  # threads are part of a configuration's identity
+    out = CliRunner().invoke(cli, ["compare", str(a), str(b), "--across", "threads", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    ratios = [row["ratio"] for row in data["rows"] if row["ratio"] is not None]
+    assert len(ratios) == 8 and all(r == pytest.approx(0.6, rel=0.03) for r in ratios)
+    assert data["across"] == "threads" and data["improvements"] == 8
+
+
+def test_across_ep_pairs_two_environments_without_cross_env(synth, tmp_path: Path) -> None:
+    cpu = synth.build_db(tmp_path / "cpu.db", _results(synth, seed=1), accuracy=False)
+    other = [synth.make_result(m, 1, t, ep="openvino", factor=1.25, seed=3, environment=synth.other_environment())
+             for m in ("lstm", "tcn") for t in (64, 256)]
+    ov = synth.build_db(tmp_path / "ov.db", other, accuracy=False)
+    result = compare(str(cpu), str(ov), across="ep")
+    assert [r.verdict for r in result.rows] == ["regression"] * 4
+    assert all(r.base.spec.ep == "cpu" and r.new.spec.ep == "openvino" for r in result.rows)
+
+
+@pytest.mark.parametrize("across, message", [
+    ("colour", "cannot compare across 'colour'"), ("threads=1", "write the two values as threads=A:B"),
+    ("threads", "several threads values"), ("threads=3:4", "no results with threads=3"),
+])
+def test_across_mistakes_are_one_line_errors(synth, tmp_path: Path, across: str, message: str) -> None:
+    both = _with_threads(_results(synth, seed=1), 1) + _with_threads(_results(synth, seed=2), 2)
+    db = synth.build_db(tmp_path / "r.db", both, accuracy=False)
+    out = CliRunner().invoke(cli, ["compare", str(db), str(db), "--across", across])
+    assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output, out.output
