@@ -73,13 +73,13 @@ WORKER_REQUIREMENTS: tuple[str, ...] = (
     "wheel",
 )
 
-# EP name in onnxruntime -> short EP spec used by ortkit (architecture.md, "EP specs").
-_EP_SPECS = {
-    "OpenVINOExecutionProvider": "openvino",
-    "CUDAExecutionProvider": "cuda",
-    "TensorrtExecutionProvider": "tensorrt",
-    "CPUExecutionProvider": "cpu",
-}
+def _short(provider: str) -> str:
+    """The EP spec ortkit shows for an onnxruntime provider name (the runtime's one table)."""
+    from ortkit.runtime import short_ep_name
+
+    return short_ep_name(provider)
+
+
 _DEFAULT_EP_ORDER = ("openvino", "cuda", "cpu")  # tensorrt is never a default: it needs extra libraries
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -139,7 +139,7 @@ class Probe:
     @property
     def eps(self) -> tuple[str, ...]:
         """The available EPs as ortkit's short specs (`openvino`, `cuda`, `tensorrt`, `cpu`)."""
-        return tuple(_EP_SPECS.get(name, name) for name in self.providers)
+        return tuple(_short(name) for name in self.providers)
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -193,7 +193,7 @@ class Target:
 
     @property
     def eps(self) -> tuple[str, ...]:
-        return tuple(_EP_SPECS.get(name, name) for name in self.providers)
+        return tuple(_short(name) for name in self.providers)
 
     @property
     def environment(self) -> Path:
@@ -521,7 +521,7 @@ def resolve(name: str, *, home: Path | None = None, check: bool = True) -> Targe
             providers = tuple(onnxruntime.get_available_providers())
         except ImportError:
             providers = ()
-        found_eps = [_EP_SPECS.get(p, p) for p in providers]
+        found_eps = [_short(p) for p in providers]
         from ortkit.base import ortkit_version
 
         return Target(
