@@ -204,6 +204,8 @@ def chunk_plan(field: int | None, example_time: int) -> tuple[int, list[tuple[st
 
 def verify_streaming(path: Path, module: Any, spec: ModelSpec, states: list[StateInfo], field: int | None,
                      example: tuple[int, int]) -> VerifyReport:
+    from ortkit.runtime import random_feeds
+
     report = structural_report(path, spec, "streaming variant")
     length, plan = chunk_plan(field, example[1])
     tol = TOLERANCES["fp32"]
@@ -213,9 +215,8 @@ def verify_streaming(path: Path, module: Any, spec: ModelSpec, states: list[Stat
         except Exception as error:
             session, open_error = None, _one_line(error)
     for index, (label, batch, chunk) in enumerate(plan):
-        rng = np.random.default_rng(4321 + index)
         x_spec = spec.inputs[0]
-        x = rng.standard_normal((batch, length, *x_spec.dims[2:])).astype(np.float32)
+        x = random_feeds([("x", np.float32, (batch, length, *x_spec.dims[2:]))], seed=4321 + index)["x"]
         shapes = (("x", (batch, length)), ("chunk", (chunk,)))
         if session is None:
             report.parity.append(ParityRow(label, shapes, False, None, None, tol, f"onnxruntime cannot load the model: {open_error}"))

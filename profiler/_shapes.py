@@ -153,17 +153,11 @@ def concrete_shapes(path: str | Path, sigs: list[InputSig], batch: int, time: in
 
 
 def make_feeds(sigs: list[InputSig], shapes: dict[str, tuple[int, ...]], seed: int = 0, zero: set[str] | None = None) -> dict[str, np.ndarray]:
-    """Random inputs of the given shapes (zeros for integer/bool inputs and for ``zero`` names)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for sig in sigs:
-        dtype = np.dtype(sig.dtype)
-        shape = shapes[sig.name]
-        if np.issubdtype(dtype, np.floating) and sig.name not in (zero or set()):
-            feeds[sig.name] = np.ascontiguousarray(rng.standard_normal(shape).astype(dtype))
-        else:
-            feeds[sig.name] = np.zeros(shape, dtype=dtype)
-    return feeds
+    """Random inputs of the given shapes (zeros for integer/bool inputs and for ``zero`` names:
+    lengths and states stay valid at any shape), from the runtime's one random-feed generator."""
+    from ortkit.runtime import random_feeds
+
+    return random_feeds(((sig.name, sig.dtype, shapes[sig.name]) for sig in sigs), seed=seed, zero=zero or (), int_high=None)
 
 
 def model_size_bytes(path: str | Path) -> int:

@@ -15,24 +15,17 @@ import json
 import math
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ortkit.base import OrtkitError
 from ortkit.profiler._environment import Environment
-from ortkit.profiler._result import DONE_STATUSES, STATUSES, Metrics, Result, derive
+from ortkit.profiler._result import DONE_STATUSES, STATUSES, Metrics, Result
 from ortkit.profiler._spec import Budget, ProfileSpec
-from ortkit.profiler._stats import Stats
+from ortkit.profiler._migrate import SCHEMA_VERSION, migrate
 
 __all__ = ["ResultStore", "Result", "Metrics", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID", "STATUSES", "DONE_STATUSES"]
 
-# 1: first version. 2: ``op_profile`` left out of the configuration's identity and the torch
-# version put into a baseline's (keys recomputed: a configuration stored with and without an op
-# profile becomes one row); schema-1 peak RSS figures dropped (they could be the parent's).
-# 3: throughput and GFLOP/s recomputed from the pooled samples of all processes (schema 2 took
-# them from the first process's median while p50 pooled every process's samples).
-SCHEMA_VERSION = 3
 APPLICATION_ID = 0x6F72746B  # "ortk"
 
 _SCHEMA = """
@@ -83,73 +76,6 @@ CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
 
 class StoreError(OrtkitError):
     """The results database cannot be used as asked (unwritable, foreign, newer schema)."""
-
-
-def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
-    """Bring an older results database to `SCHEMA_VERSION`, in one transaction."""
-    try:
-        with conn:
-            if version < 2:
-                _rekey(conn)
-            if version < 3:
-                _rederive(conn)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.DatabaseError as error:
-        raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
-
-
-def _rekey(conn: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: recompute every row's key from its stored spec (``op_profile`` left out, a
-    PyTorch baseline tagged with the torch version of the environment it ran in) and drop peak
-    RSS figures that may be the parent's (see `_worker.peak_rss_bytes`). Two rows
-    that become one configuration keep the one with an op profile, else the newer; damaged rows are
-    left as they are."""
-    torch_of: dict[str, str] = {}
-    for env_key, data in conn.execute("SELECT key, data FROM environments").fetchall():
-        try:
-            torch_of[env_key] = str(json.loads(data).get("torch") or "absent")
-        except (TypeError, ValueError, AttributeError):
-            continue
-    keep: dict[str, tuple[int, bool]] = {}
-    rows = conn.execute("SELECT rowid, env_key, spec, op_profile, metrics FROM results ORDER BY created_at, rowid").fetchall()
-    for rowid, env_key, spec_json, op_profile, metrics_json in rows:
-        try:
-            spec = ProfileSpec.from_dict(json.loads(spec_json))
-            metrics = json.loads(metrics_json)
-        except (TypeError, ValueError, KeyError, AttributeError, OrtkitError):
-            continue
-        if isinstance(metrics, dict) and metrics.get("peak_rss_bytes") is not None:
-            # Schema-1 workers read ru_maxrss, which Linux carries over from the parent: the figure
-            # may be the parent's peak. Unknown is better than wrong.
-            metrics["peak_rss_bytes"] = None
-            conn.execute("UPDATE results SET metrics = ? WHERE rowid = ?", (json.dumps(metrics), rowid))
-        if spec.runner != "ort" and "torch" not in dict(spec.tags) and env_key in torch_of:
-            spec = replace(spec, tags=(*spec.tags, ("torch", torch_of[env_key])))
-            conn.execute("UPDATE results SET spec = ? WHERE rowid = ?", (json.dumps(spec.to_dict()), rowid))
-        key, has_profile = spec.key(str(env_key)), op_profile is not None
-        if key in keep:
-            other, other_has_profile = keep[key]
-            loser = rowid if other_has_profile and not has_profile else other
-            conn.execute("DELETE FROM results WHERE rowid = ?", (loser,))
-            if loser == rowid:
-                continue
-        conn.execute("DELETE FROM results WHERE key = ? AND rowid != ?", (key, rowid))
-        conn.execute("UPDATE results SET key = ?, spec_hash = ? WHERE rowid = ?", (key, spec.spec_hash, rowid))
-        keep[key] = (rowid, has_profile)
-
-
-def _rederive(conn: sqlite3.Connection) -> None:
-    """Schema 2 -> 3: recompute every ok row's throughput and GFLOP/s from its stored (pooled)
-    samples with `derive`, the function new results use. Damaged rows are left as they are."""
-    rows = conn.execute("SELECT rowid, spec, metrics, samples_ms FROM results WHERE status = 'ok'").fetchall()
-    for rowid, spec_json, metrics_json, samples_json in rows:
-        try:
-            spec = ProfileSpec.from_dict(json.loads(spec_json))
-            metrics = derive(spec, [float(x) for x in json.loads(samples_json)], Metrics.from_dict(json.loads(metrics_json)))
-        except (TypeError, ValueError, KeyError, AttributeError, OrtkitError):
-            continue
-        conn.execute("UPDATE results SET metrics = ?, throughput_samples_s = ? WHERE rowid = ?",
-                     (json.dumps(metrics.to_dict()), metrics.throughput_samples_s, rowid))
 
 
 def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment]) -> Result:
@@ -247,7 +173,10 @@ class ResultStore:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
         elif version < SCHEMA_VERSION and self.writable:
-            _migrate(conn, version, path)
+            try:
+                migrate(conn, version)
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
         # An older file opened read-only is read as it is: every version's rows load.
         return conn
 

@@ -18,18 +18,17 @@ from typing import Any, Callable, Mapping, Sequence
 from ortkit.base import OrtkitError, UsageError
 from ortkit.profiler._environment import Environment
 from ortkit.profiler._isolation import run_isolated, worker_environment
+from ortkit.profiler._plan import plan, torch_version
 from ortkit.profiler._records import PooledRun, ProcessRun, WorkerRequest
 from ortkit.profiler._result import DONE_STATUSES, Result
-from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
 from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
 from ortkit.profiler._store import ResultStore
 
-__all__ = ["profile", "plan", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
+__all__ = ["profile", "plan", "torch_version", "measure_processes", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
 
 DEFAULT_DB = "ortkit-results.db"
 #: exit status of `ortkit profile` / `ortkit sweep` when some configurations failed (all stored)
 FAILED_EXIT_CODE = 4
-BASELINES = {"torch": "torch-eager", "torch-eager": "torch-eager", "torch-compile": "torch-compile"}
 
 
 @dataclass(frozen=True)
@@ -149,97 +148,6 @@ def check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence
     return out
 
 
-def plan(
-    sources: Sequence[ModelSource],
-    eps: Sequence[str],
-    batches: Sequence[int],
-    times: Sequence[int | None],
-    threads: Sequence[int | None],
-    concurrency: Sequence[int] = (1,),
-    chunks: Sequence[int | None] = (None,),
-    baseline: Sequence[str] = (),
-    op_profile: bool = False,
-    tags: Sequence[tuple[str, str]] = (),
-    ep_options: Mapping[str, Mapping[str, Any]] | None = None,
-    ep_library: Mapping[str, str] | None = None,
-) -> tuple[list[ProfileSpec], list[str]]:
-    """The grid as specs, after checking every shape against every model (before measuring).
-
-    Returns:
-        The specs in run order and notes (e.g. a time list ignored for a model without time axis).
-
-    Raises:
-        ShapeError: a model cannot take a requested shape.
-    """
-    from ortkit.profiler._shapes import streaming_states
-    from ortkit.runtime import provider_name
-
-    import onnx
-
-    specs: list[ProfileSpec] = []
-    notes: list[str] = []
-    runners = []
-    for name in baseline:
-        if name not in BASELINES:
-            raise UsageError(f"unknown baseline {name!r}; use torch (eager) or torch-compile")
-        runners.append(BASELINES[name])
-    options = {ep: tuple(sorted((str(k), str(v)) for k, v in dict(opts).items())) for ep, opts in (ep_options or {}).items()}
-    libraries = tuple(sorted((str(k), os.path.abspath(v)) for k, v in (ep_library or {}).items()))
-    devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
-    for source in sources:
-        sigs, _ = model_signature(source.path)
-        has_time = has_time_axis(sigs)
-        model_times: Sequence[int | None] = times if has_time else (None,)
-        if has_time and any(t is None for t in times):
-            raise UsageError(f"{source.label} has a time axis: give time lengths (--time 16,128)")
-        if not has_time and any(t is not None for t in times):
-            notes.append(f"{source.label} has no time axis: --time ignored for it")
-        streaming = bool(streaming_states(onnx.load(source.path, load_external_data=False)))
-        model_chunks = chunks if streaming else (None,)
-        if not streaming and any(c is not None for c in chunks):
-            notes.append(f"{source.label} is not a streaming export: --chunk ignored for it")
-        for batch in batches:
-            for time in model_times:
-                for chunk in model_chunks:
-                    concrete_shapes(source.path, sigs, batch, chunk or time)
-        common = dict(
-            model=source.path, model_sha256=source.sha256, model_label=source.label, precision=source.precision,
-            zoo_name=source.zoo_name, zoo_overrides=source.zoo_overrides, tags=tuple(tags),
-        )
-        for ep in eps:
-            for thread in threads:
-                for batch in batches:
-                    for time in model_times:
-                        for chunk in model_chunks:
-                            for clients in concurrency:
-                                specs.append(ProfileSpec(
-                                    ep=ep, ep_options=options.get(ep, ()), ep_library=libraries, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
-                                    op_profile=op_profile, **common,  # type: ignore[arg-type]
-                                ))
-        if runners:
-            # The torch version is part of a baseline's identity: an 'unavailable' recorded where
-            # torch was absent, or numbers of torch 2.13, are not reused once torch changes.
-            baseline_common = dict(common, tags=(*common["tags"], ("torch", torch_version())))  # type: ignore[misc]
-        for runner in runners:
-            for device in devices:
-                for thread in threads:
-                    for batch in batches:
-                        for time in model_times:
-                            specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **baseline_common))  # type: ignore[arg-type]
-    return specs, notes
-
-
-def torch_version() -> str:
-    """The torch version the baseline workers (this interpreter) would import, or ``"absent"``;
-    read from package metadata, so torch is not imported."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def worker_target(python: str | None, target: str | None) -> tuple[str | None, str, tuple[tuple[str, str], ...]]:
     """Resolve ``--python``/``--target`` into (interpreter, default EP spec, tags for the results).
 
@@ -331,31 +239,39 @@ def profile(
 
         summary = SweepSummary(db=str(db), environment=environment, notes=notes)
         summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
-        total = len(specs)
-        for index, spec in enumerate(specs):
-            env = environment if spec.runner == "ort" else local_env
-            # Looked up now, not once before the loop: another sweep writing into the same database
-            # may have finished this configuration meanwhile.
-            previous = None if force else store.get(spec.key(env.key))
-            if previous is not None and _reusable(previous, spec):
-                summary.results.append(previous)
-                summary.resumed += 1
-                if progress:
-                    progress(SweepEvent(index, total, "resumed", spec, previous))
-                continue
-            if progress:
-                progress(SweepEvent(index, total, "start", spec))
-            if spec.runner == "ort" and unavailable.get(spec.ep):
-                result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
-            else:
-                runs = measure_processes(spec, budget, python=python if spec.runner == "ort" else None, timeout=timeout)
-                result = runs.to_result(spec, env, budget)
-            store.add(result)
-            summary.results.append(result)
-            summary.measured += 1
-            if progress:
-                progress(SweepEvent(index, total, "done", spec, result))
+        _measure_grid(store, specs, summary, local_env, unavailable, budget=budget, python=python, timeout=timeout,
+                      force=force, progress=progress)
         return summary
+
+
+def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: SweepSummary, local_env: Environment,
+                  unavailable: Mapping[str, str | None], *, budget: Budget, python: str | None, timeout: float, force: bool,
+                  progress: Callable[[SweepEvent], None] | None) -> None:
+    """Measure (or resume) each spec in order, storing each result the moment it exists."""
+    total = len(specs)
+    for index, spec in enumerate(specs):
+        env = summary.environment if spec.runner == "ort" else local_env
+        # Looked up now, not once before the loop: another sweep writing into the same database
+        # may have finished this configuration meanwhile.
+        previous = None if force else store.get(spec.key(env.key))
+        if previous is not None and _reusable(previous, spec):
+            summary.results.append(previous)
+            summary.resumed += 1
+            if progress:
+                progress(SweepEvent(index, total, "resumed", spec, previous))
+            continue
+        if progress:
+            progress(SweepEvent(index, total, "start", spec))
+        if spec.runner == "ort" and unavailable.get(spec.ep):
+            result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
+        else:
+            runs = measure_processes(spec, budget, python=python if spec.runner == "ort" else None, timeout=timeout)
+            result = runs.to_result(spec, env, budget)
+        store.add(result)
+        summary.results.append(result)
+        summary.measured += 1
+        if progress:
+            progress(SweepEvent(index, total, "done", spec, result))
 
 
 def measure_processes(spec: ProfileSpec, budget: Budget, *, python: str | None = None, timeout: float = 600.0) -> PooledRun:
