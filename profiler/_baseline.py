@@ -26,6 +26,7 @@ def run_torch(spec: ProfileSpec, budget: Budget) -> ProcessRun:
     if not spec.zoo_name:
         return ProcessRun(status="unavailable", error=f"{spec.model_label} is not a zoo model: there is no PyTorch source to compare with")
     from ortkit.models import create_model
+    from ortkit.runtime import random_feeds
 
     device = "cuda" if spec.ep.startswith("cuda") else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -37,15 +38,17 @@ def run_torch(spec: ProfileSpec, budget: Budget) -> ProcessRun:
     module = create_model(spec.zoo_name, **dict(spec.zoo_overrides)).eval().to(device)
     model_spec = module.ortkit_spec
     metrics: dict[str, Any] = {"session_create_ms": (time.perf_counter() - t0) * 1e3, "active_providers": [f"torch:{device}"]}
-    generator = torch.Generator().manual_seed(0)
-    inputs = []
+    shapes = []
     for tensor in model_spec.inputs:
         shape = [spec.batch if d == "batch" else spec.time if d == "time" else int(d) for d in tensor.dims]
         if None in shape:
             return ProcessRun.failed(f"{spec.zoo_name} input '{tensor.name}' has a time axis; give a time length")
-        dtype = getattr(torch, tensor.dtype)
-        value = torch.randn(shape, generator=generator).to(dtype) if dtype.is_floating_point else torch.zeros(shape, dtype=dtype)
-        inputs.append(value.to(device))
+        # Drawn as float32 (numpy has no bfloat16) and cast: the same generator and seed as the
+        # ORT path's feeds; integer inputs are zeros there too.
+        floating = getattr(torch, tensor.dtype).is_floating_point
+        shapes.append((tensor.name, "float32" if floating else tensor.dtype, shape))
+    arrays = random_feeds(shapes, seed=0, int_high=None)
+    inputs = [torch.from_numpy(arrays[t.name]).to(getattr(torch, t.dtype)).to(device) for t in model_spec.inputs]
     metrics["input_shapes"] = {t.name: list(v.shape) for t, v in zip(model_spec.inputs, inputs)}
     if spec.runner == "torch-compile":
         try:
