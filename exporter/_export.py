@@ -516,15 +516,11 @@ def write_metadata(path: Path, props: Mapping[str, str]) -> None:
 
 
 def base_metadata(resolved: ModelSource, precision: str, export_info: Mapping[str, Any]) -> dict[str, str]:
+    from ortkit.runtime import metadata_props  # the one writer of ortkit.* keys (runtime reads them)
+
     spec = resolved.spec
-    return {
-        "ortkit.model": spec.name,
-        "ortkit.family": spec.family,
-        "ortkit.task": resolved.task or "",
-        "ortkit.precision": precision,
-        "ortkit.spec": spec.to_json(),
-        "ortkit.export": json.dumps(dict(export_info), sort_keys=True),
-    }
+    return metadata_props(model=spec.name, family=spec.family, task=resolved.task, precision=precision,
+                          spec_json=spec.to_json(), export=export_info)
 
 
 def _export_into(resolved: ModelSource, out: Path, staging: Path, *, exporter: str, opset: int,

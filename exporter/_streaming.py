@@ -18,7 +18,6 @@ concatenated outputs against ``forward_steps`` on the whole sequence in PyTorch.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +162,8 @@ def streaming_spec(spec: ModelSpec, states: list[StateInfo]) -> ModelSpec:
 
 def streaming_variant(ctx: Any) -> Any:
     """Export, verify and describe ``model.streaming.onnx`` (see the module docstring)."""
-    from ortkit.exporter._export import VariantResult, _export_one, file_sha256, write_metadata, base_metadata
+    from ortkit.exporter._export import VariantResult, _export_one, file_sha256, write_metadata
+    from ortkit.runtime import metadata_props
 
     resolved: ModelSource = ctx.resolved
     check_streamable(resolved)
@@ -178,12 +178,9 @@ def streaming_variant(ctx: Any) -> Any:
 
     info = {"exporter": ctx.exporter, "opset": ctx.opset, "versions": ctx.versions, "source": resolved.describe(),
             "variant": "streaming"}
-    write_metadata(path, {
-        **base_metadata(resolved, "fp32", info),
-        "ortkit.streaming": "1",
-        "ortkit.streaming.states": json.dumps([s.to_metadata() for s in states]),
-        "ortkit.streaming.receptive_field": "unbounded" if field is None else str(field),
-    })
+    spec_of = resolved.spec
+    write_metadata(path, metadata_props(model=spec_of.name, family=spec_of.family, task=resolved.task, precision="fp32",
+                                        spec_json=spec_of.to_json(), export=info, states=tuple(states), receptive_field=field))
     report = verify_streaming(path, module, spec, states, field, ctx.example)
     changes = {
         "states": [s.to_metadata() for s in states],
@@ -207,6 +204,8 @@ def chunk_plan(field: int | None, example_time: int) -> tuple[int, list[tuple[st
 
 def verify_streaming(path: Path, module: Any, spec: ModelSpec, states: list[StateInfo], field: int | None,
                      example: tuple[int, int]) -> VerifyReport:
+    from ortkit.runtime import random_feeds
+
     report = structural_report(path, spec, "streaming variant")
     length, plan = chunk_plan(field, example[1])
     tol = TOLERANCES["fp32"]
@@ -216,9 +215,8 @@ def verify_streaming(path: Path, module: Any, spec: ModelSpec, states: list[Stat
         except Exception as error:
             session, open_error = None, _one_line(error)
     for index, (label, batch, chunk) in enumerate(plan):
-        rng = np.random.default_rng(4321 + index)
         x_spec = spec.inputs[0]
-        x = rng.standard_normal((batch, length, *x_spec.dims[2:])).astype(np.float32)
+        x = random_feeds([("x", np.float32, (batch, length, *x_spec.dims[2:]))], seed=4321 + index)["x"]
         shapes = (("x", (batch, length)), ("chunk", (chunk,)))
         if session is None:
             report.parity.append(ParityRow(label, shapes, False, None, None, tol, f"onnxruntime cannot load the model: {open_error}"))

@@ -37,10 +37,6 @@ __all__ = ["VariantContext", "fp16_variant", "int8_dynamic_variant", "int8_stati
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 OPTIMIZATION_LEVELS = ("basic", "extended", "all")
-_EP_NAMES = {
-    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider", "dml": "DmlExecutionProvider", "coreml": "CoreMLExecutionProvider",
-}
 # Calibration reads this many task samples, in batches; enough for stable min/max and histograms,
 # small enough for a 2-core machine.
 CALIBRATION_SAMPLES = 128
@@ -75,6 +71,13 @@ def _verify(ctx: VariantContext, path: Path, label: str, tolerance: Tolerance, *
     report.parity = run_parity(path, _reference(ctx), spec.inputs, shapes, tolerance, feed_dtype=feed_dtype, providers=providers,
                                int_high=ctx.resolved.int_high)
     return report
+
+
+def _key(name: str) -> str:
+    """An ``ortkit.*`` metadata key by its short name (the one list: ortkit.runtime.METADATA_KEYS)."""
+    from ortkit.runtime import METADATA_KEYS
+
+    return METADATA_KEYS[name]
 
 
 def _finish(ctx: VariantContext, path: Path, precision: str, extra: dict[str, str] | None = None, info: dict[str, Any] | None = None) -> str:
@@ -144,7 +147,7 @@ def fp16_variant(ctx: VariantContext, keep_io: bool) -> Any:
     onnx.save(converted, str(path))
     notes = sorted({str(w.message).split("\n")[0][:200] for w in caught})
     io_dtype = "float32" if keep_io else "float16"
-    sha = _finish(ctx, path, "fp16", {"ortkit.io_dtype": io_dtype})
+    sha = _finish(ctx, path, "fp16", {_key("io_dtype"): io_dtype})
     feed = None if keep_io else {s.name: "float16" for s in ctx.resolved.spec.inputs if s.dtype == "float32"}
     report = _verify(ctx, path, "fp16 variant", TOLERANCES["fp16"], feed_dtype=feed)
     changes = {
@@ -294,7 +297,7 @@ def int8_static_variant(ctx: VariantContext, method: str = "minmax") -> Any:
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     before, after = _load_inventory(ctx.base), _load_inventory(path)
     quantized = _qdq_consumers(path)
-    sha = _finish(ctx, path, "int8-static", {"ortkit.calibration": json.dumps(
+    sha = _finish(ctx, path, "int8-static", {_key("calibration"): json.dumps(
         {"task": task.name, "method": method, "samples": int(len(sample))})})
     report = _verify_on_task(ctx, path, "int8-static variant", TOLERANCES["int8-static"], sample)
     changes = {
@@ -372,7 +375,9 @@ def provider_name(ep: str) -> str:
     """``cpu`` -> ``CPUExecutionProvider`` (full names pass through); must be available here."""
     import onnxruntime as ort
 
-    name = _EP_NAMES.get(ep.lower().split(":")[0], ep)
+    from ortkit.runtime import provider_name as alias_target  # the one EP alias table
+
+    name = alias_target(ep) or ep
     available = ort.get_available_providers()
     if name not in available:
         raise UsageError(f"execution provider {ep!r} ({name}) is not available here; available: {', '.join(available)}")
@@ -391,7 +396,9 @@ def optimized_variant(ctx: VariantContext, level: str, ep: str = "cpu") -> Any:
     if level not in OPTIMIZATION_LEVELS:
         raise UsageError(f"optimization level {level!r} is not one of {', '.join(OPTIMIZATION_LEVELS)}")
     provider = provider_name(ep)
-    short = next((k for k, v in _EP_NAMES.items() if v == provider), provider)
+    from ortkit.runtime import short_ep_name
+
+    short = short_ep_name(provider)
     path = ctx.staging / f"model.optimized-{short}.onnx"
     options = ort.SessionOptions()
     options.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -404,7 +411,7 @@ def optimized_variant(ctx: VariantContext, level: str, ep: str = "cpu") -> Any:
     before, after = _load_inventory(ctx.base), _load_inventory(path)
     target = {"ep": provider, "level": level, "onnxruntime": ort.__version__, "machine": platform.machine(),
               "processor": cpu_model(), "specific": True}
-    sha = _finish(ctx, path, "fp32", {"ortkit.optimized_for": json.dumps(target, sort_keys=True)})
+    sha = _finish(ctx, path, "fp32", {_key("optimized_for"): json.dumps(target, sort_keys=True)})
     report = _verify(ctx, path, f"optimized ({level}, {short}) variant", TOLERANCES["fp32"],
                      providers=(provider,), checker=False)
     report.checks.insert(0, Check("onnx checker", True, "skipped: an optimized graph holds onnxruntime-internal ops"))

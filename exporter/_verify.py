@@ -206,21 +206,21 @@ def make_inputs(specs: Sequence[TensorSpec], batch: int, time: int, seed: int, i
     embedding), except a lengths input (see `is_lengths`), which gets valid sequence lengths in
     [1, time], sorted longest first with the longest equal to ``time``.
     """
+    from ortkit.runtime import random_array  # the one random-feed generator (ortkit run, the profiler)
+
     rng = np.random.default_rng(seed)
     sizes = dim_sizes(specs, batch, time)
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         shape = concrete_shape(spec, sizes)
-        if spec.dtype.startswith("float"):
-            feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
-        elif spec.dtype == "bool":
-            feeds[spec.name] = rng.integers(0, 2, shape).astype(bool)
+        if spec.dtype.startswith("float") or spec.dtype == "bool":
+            feeds[spec.name] = random_array(rng, spec.dtype, shape, name=spec.name)
         elif is_lengths(spec) and "time" in sizes:
             lengths = np.sort(rng.integers(1, time + 1, shape))[::-1].copy()
             lengths[0] = time
             feeds[spec.name] = lengths.astype(spec.dtype)
         else:
-            feeds[spec.name] = rng.integers(0, max(int_high, 1), shape).astype(spec.dtype)
+            feeds[spec.name] = random_array(rng, spec.dtype, shape, int_high=int_high, name=spec.name)
     return feeds
 
 

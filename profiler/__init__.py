@@ -11,12 +11,14 @@ from ortkit.profiler._engine import Measurement, measure
 from ortkit.profiler._environment import Environment, collect_environment
 from ortkit.profiler._spec import Budget, ProfileSpec
 from ortkit.profiler._stats import Stats
-from ortkit.profiler._store import Metrics, Result, ResultStore, StoreError
-from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, profile, resolve_model
+from ortkit.profiler._records import RECORD_SCHEMA, PooledRun, ProcessRun, WorkerRequest
+from ortkit.profiler._result import Metrics, Result, derive, throughput
+from ortkit.profiler._store import ResultStore, StoreError
+from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, measure_processes, profile, resolve_model
 from ortkit.profiler._isolation import worker_environment
 from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
-from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, worker_target
+from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
 from ortkit.profiler import targets
 from ortkit.profiler.targets import Target, list_targets
 from ortkit.profiler.targets import resolve as resolve_target
@@ -26,22 +28,29 @@ __all__ = [
     "check_eps",
     "collect_environment",
     "DEFAULT_DB",
+    "derive",
     "Environment",
     "FAILED_EXIT_CODE",
     "list_targets",
     "MAX_AXIS",
     "measure",
+    "measure_processes",
     "Measurement",
     "Metrics",
     "ModelSource",
     "normal_quantile",
     "onnx_metadata",
     "parse_list",
+    "PooledRun",
+    "ProcessRun",
     "profile",
+    "read_onnx_metadata",
     "ProfileSpec",
+    "RECORD_SCHEMA",
     "resolve_target",
     "Target",
     "targets",
+    "throughput",
     "resolve_model",
     "Result",
     "ResultStore",
@@ -50,5 +59,6 @@ __all__ = [
     "SweepEvent",
     "SweepSummary",
     "worker_environment",
+    "WorkerRequest",
     "worker_target",
 ]

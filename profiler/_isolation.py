@@ -1,7 +1,8 @@
 """Run one configuration in a fresh worker process, surviving whatever the worker does.
 
-A crash (segfault, abort), a hang (timeout) or a raised exception becomes a ``failed`` payload
-with the signal or exit code and a one-line message; the caller (the sweep) carries on. ``python``
+The parent sends a `WorkerRequest` record and gets a `ProcessRun` record back. A crash
+(segfault, abort), a hang (timeout) or a raised exception becomes a ``failed`` run with the signal
+or exit code and a one-line message; the caller (the sweep) carries on. ``python``
 selects another interpreter, e.g. a target environment with onnxruntime-openvino.
 """
 
@@ -15,9 +16,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from typing import Any, Mapping
 
 from ortkit.base import OrtkitError
+from ortkit.profiler._records import ProcessRun, WorkerRequest
 
 __all__ = ["run_isolated", "worker_environment", "WORKER_MODULE", "TargetError"]
 
@@ -41,24 +44,26 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def run_isolated(request: dict[str, Any], *, python: str | None = None, timeout: float = 600.0) -> dict[str, Any]:
-    """Run ``request`` (``{"spec": ..., "budget": ...}``) in ``python -m ortkit.profiler._worker``.
+def run_isolated(request: WorkerRequest | Mapping[str, Any], *, python: str | None = None, timeout: float = 600.0) -> ProcessRun:
+    """Run ``request`` in ``python -m ortkit.profiler._worker``.
 
     Args:
-        request: the worker request.
+        request: the worker request (a `WorkerRequest`, or its ``to_dict()``).
         python: interpreter to run the worker under (default: this one).
         timeout: seconds before the worker is killed and recorded as hung.
 
     Returns:
-        The worker's result payload, or a ``failed`` payload with ``exit_code``, ``signal`` and
+        The worker's `ProcessRun`, or a ``failed`` one with ``exit_code``, ``signal`` and
         ``error`` set when the worker died, hung or wrote nothing. ``wall_s`` is always set.
     """
+    if not isinstance(request, WorkerRequest):
+        request = WorkerRequest.from_dict(request)
     exe = python or sys.executable
     with tempfile.TemporaryDirectory(prefix="ortkit-worker-") as folder:
         spec_file = Path(folder) / "request.json"
         out_file = Path(folder) / "result.json"
         err_file = Path(folder) / "stderr.txt"
-        spec_file.write_text(json.dumps(request))
+        spec_file.write_text(json.dumps(request.to_dict()))
         start = time.perf_counter()
         with open(err_file, "w") as stderr:
             try:
@@ -76,35 +81,26 @@ def run_isolated(request: dict[str, Any], *, python: str | None = None, timeout:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
-                return {
-                    "status": "failed", "error": f"worker hung: no result after {timeout:g} s, killed",
-                    "exit_code": None, "signal": "timeout", "wall_s": time.perf_counter() - start,
-                }
+                return ProcessRun.failed(f"worker hung: no result after {timeout:g} s, killed", signal="timeout",
+                                         wall_s=time.perf_counter() - start)
         wall = time.perf_counter() - start
         stderr_text = err_file.read_text(errors="replace")
-        payload: dict[str, Any] | None = None
+        payload: Any = None
         if out_file.is_file():
             try:
                 payload = json.loads(out_file.read_text())
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 payload = None
     if code < 0:
         name = _signal_name(-code)
-        return {
-            "status": "failed", "error": f"worker crashed with {name}" + (f": {_tail(stderr_text)}" if stderr_text.strip() else ""),
-            "exit_code": code, "signal": name, "wall_s": wall,
-        }
+        return ProcessRun.failed(f"worker crashed with {name}" + (f": {_tail(stderr_text)}" if stderr_text.strip() else ""),
+                                 exit_code=code, signal=name, wall_s=wall)
     if payload is None:
         if "No module named" in stderr_text and "ortkit" in stderr_text:
             raise TargetError(f"ortkit is not installed under {exe}: install it there (pip install 'ortkit[cpu]' or the extra for its onnxruntime)")
-        return {
-            "status": "failed", "error": f"worker exited with code {code} and wrote no result" + (f": {_tail(stderr_text)}" if stderr_text.strip() else ""),
-            "exit_code": code, "signal": None, "wall_s": wall,
-        }
-    payload.setdefault("exit_code", code)
-    payload.setdefault("signal", None)
-    payload["wall_s"] = wall
-    return payload
+        return ProcessRun.failed(f"worker exited with code {code} and wrote no result" + (f": {_tail(stderr_text)}" if stderr_text.strip() else ""),
+                                 exit_code=code, wall_s=wall)
+    return replace(ProcessRun.from_dict(payload), exit_code=code, wall_s=wall)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

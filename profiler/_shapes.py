@@ -8,7 +8,6 @@ the batch; the first other symbolic axis is time).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,14 +46,11 @@ def _load(path: str | Path) -> Any:
 
 
 def streaming_states(model: Any) -> list[dict[str, Any]]:
-    """The ``ortkit.streaming.states`` metadata of a streaming export, or [] for other models."""
-    meta = {p.key: p.value for p in model.metadata_props}
-    if meta.get("ortkit.streaming") != "1":
-        return []
-    try:
-        return list(json.loads(meta.get("ortkit.streaming.states", "[]")))
-    except json.JSONDecodeError:
-        return []
+    """The declared states of a streaming export (as ``StateSpec.to_metadata()`` dicts), or []
+    for other models and for damaged state metadata."""
+    from ortkit.runtime import read_metadata
+
+    return [state.to_metadata() for state in read_metadata(model).states]
 
 
 def model_signature(path: str | Path) -> tuple[list[InputSig], dict[str, str]]:
@@ -62,15 +58,12 @@ def model_signature(path: str | Path) -> tuple[list[InputSig], dict[str, str]]:
     import onnx
     from onnx import helper
 
+    from ortkit.runtime import read_metadata
+
     model = _load(path)
-    meta = {p.key: p.value for p in model.metadata_props}
-    spec_dims: dict[str, list[Any]] = {}
-    if "ortkit.spec" in meta:
-        try:
-            for item in json.loads(meta["ortkit.spec"]).get("inputs", []):
-                spec_dims[item["name"]] = list(item["dims"])
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            spec_dims = {}
+    ortkit_meta = read_metadata(model)
+    meta = dict(ortkit_meta.props)
+    spec_dims = ortkit_meta.input_dims
     state_inputs = {s.get("input") for s in streaming_states(model)}
     initializers = {init.name for init in model.graph.initializer}
     sigs = []
@@ -160,17 +153,11 @@ def concrete_shapes(path: str | Path, sigs: list[InputSig], batch: int, time: in
 
 
 def make_feeds(sigs: list[InputSig], shapes: dict[str, tuple[int, ...]], seed: int = 0, zero: set[str] | None = None) -> dict[str, np.ndarray]:
-    """Random inputs of the given shapes (zeros for integer/bool inputs and for ``zero`` names)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for sig in sigs:
-        dtype = np.dtype(sig.dtype)
-        shape = shapes[sig.name]
-        if np.issubdtype(dtype, np.floating) and sig.name not in (zero or set()):
-            feeds[sig.name] = np.ascontiguousarray(rng.standard_normal(shape).astype(dtype))
-        else:
-            feeds[sig.name] = np.zeros(shape, dtype=dtype)
-    return feeds
+    """Random inputs of the given shapes (zeros for integer/bool inputs and for ``zero`` names:
+    lengths and states stay valid at any shape), from the runtime's one random-feed generator."""
+    from ortkit.runtime import random_feeds
+
+    return random_feeds(((sig.name, sig.dtype, shapes[sig.name]) for sig in sigs), seed=seed, zero=zero or (), int_high=None)
 
 
 def model_size_bytes(path: str | Path) -> int:

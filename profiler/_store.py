@@ -15,25 +15,18 @@ import json
 import math
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ortkit.base import OrtkitError
 from ortkit.profiler._environment import Environment
+from ortkit.profiler._result import DONE_STATUSES, STATUSES, Metrics, Result
 from ortkit.profiler._spec import Budget, ProfileSpec
-from ortkit.profiler._stats import Stats
+from ortkit.profiler._migrate import SCHEMA_VERSION, migrate
 
 __all__ = ["ResultStore", "Result", "Metrics", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID", "STATUSES", "DONE_STATUSES"]
 
-# 1: first version. 2: ``op_profile`` left out of the configuration's identity and the torch
-# version put into a baseline's (keys recomputed: a configuration stored with and without an op
-# profile becomes one row); schema-1 peak RSS figures dropped (they could be the parent's).
-SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6F72746B  # "ortk"
-STATUSES = ("ok", "failed", "skipped", "unavailable")
-# Statuses a resumed sweep does not redo. A failure (crash, hang, exception) is tried again.
-DONE_STATUSES = ("ok", "skipped", "unavailable")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,168 +76,6 @@ CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
 
 class StoreError(OrtkitError):
     """The results database cannot be used as asked (unwritable, foreign, newer schema)."""
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Everything measured about one configuration besides the latency samples.
-
-    Times in milliseconds, memory in bytes, throughput per second. None: not measured here (no
-    NVML, no FLOP counter, not a sequence model...).
-    """
-
-    session_create_ms: float | None = None
-    first_run_ms: float | None = None
-    throughput_samples_s: float | None = None
-    throughput_timesteps_s: float | None = None
-    concurrency_throughput_samples_s: float | None = None
-    concurrency_throughput_timesteps_s: float | None = None
-    peak_rss_bytes: int | None = None
-    rss_growth_bytes: int | None = None
-    gpu_memory_bytes: int | None = None
-    model_size_bytes: int | None = None
-    flops: int | None = None
-    flops_per_op_type: tuple[tuple[str, int], ...] = ()
-    uncounted_ops: tuple[str, ...] = ()
-    flops_note: str | None = None
-    gflops_s: float | None = None
-    active_providers: tuple[str, ...] = ()
-    node_assignment: tuple[tuple[str, int], ...] = ()
-    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
-    stop_reason: str | None = None
-    warmup_ms: tuple[float, ...] = ()
-    process_p50_ms: tuple[float, ...] = ()
-    exit_code: int | None = None
-    signal: str | None = None
-    wall_s: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("flops_per_op_type", "node_assignment"):
-            data[name] = dict(data[name])
-        data["input_shapes"] = {k: list(v) for k, v in data["input_shapes"]}
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Metrics:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for name in ("flops_per_op_type", "node_assignment"):
-            values[name] = tuple((str(k), int(v)) for k, v in dict(values.get(name) or {}).items())
-        values["input_shapes"] = tuple((str(k), tuple(int(x) for x in v)) for k, v in dict(values.get("input_shapes") or {}).items())
-        for name in ("uncounted_ops", "active_providers", "warmup_ms", "process_p50_ms"):
-            values[name] = tuple(values.get(name) or ())
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Result:
-    """One configuration's outcome in one environment.
-
-    ``status``: ``ok`` (samples present), ``failed`` (raised, crashed or hung: ``message`` says
-    how), ``skipped`` (the EP is not usable there) or ``unavailable`` (a baseline that cannot run
-    there). Statistics are derived from the raw ``samples_ms`` (one call each; for streaming, one
-    chunk; for concurrency > 1, one request under load).
-    """
-
-    spec: ProfileSpec
-    environment: Environment
-    status: str
-    samples_ms: tuple[float, ...] = ()
-    message: str | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    budget: Budget = field(default_factory=Budget)
-    op_profile: dict[str, Any] | None = None
-    created_at: str = ""
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown result status {self.status!r}")
-        if self.status == "ok" and not self.samples_ms:
-            raise ValueError("an ok result needs samples")
-        for value in self.samples_ms:
-            # A latency is a finite, non-negative number of milliseconds; anything else is a bug or
-            # a damaged file, never a figure to summarise.
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"invalid latency sample {value!r}")
-
-    @property
-    def key(self) -> str:
-        return self.spec.key(self.environment.key)
-
-    @property
-    def environment_key(self) -> str:
-        return self.environment.key
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def stats(self) -> Stats | None:
-        """Statistics of the samples; None when there are none (a failure is never a number)."""
-        return Stats.from_samples(self.samples_ms) if self.samples_ms else None
-
-    def to_dict(self) -> dict[str, Any]:
-        stats = self.stats
-        return {
-            "key": self.key, "status": self.status, "message": self.message,
-            "spec": self.spec.to_dict(), "environment_key": self.environment.key,
-            "stats": stats.to_dict() if stats else None, "metrics": self.metrics.to_dict(),
-            "budget": self.budget.to_dict(), "op_profile": self.op_profile,
-            "samples_ms": list(self.samples_ms), "created_at": self.created_at,
-        }
-
-
-def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
-    """Bring an older results database to `SCHEMA_VERSION`, in one transaction."""
-    try:
-        with conn:
-            if version < 2:
-                _rekey(conn)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.DatabaseError as error:
-        raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
-
-
-def _rekey(conn: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: recompute every row's key from its stored spec (``op_profile`` left out, a
-    PyTorch baseline tagged with the torch version of the environment it ran in) and drop peak
-    RSS figures that may be the parent's (see `_worker.peak_rss_bytes`). Two rows
-    that become one configuration keep the one with an op profile, else the newer; damaged rows are
-    left as they are."""
-    torch_of: dict[str, str] = {}
-    for env_key, data in conn.execute("SELECT key, data FROM environments").fetchall():
-        try:
-            torch_of[env_key] = str(json.loads(data).get("torch") or "absent")
-        except (TypeError, ValueError, AttributeError):
-            continue
-    keep: dict[str, tuple[int, bool]] = {}
-    rows = conn.execute("SELECT rowid, env_key, spec, op_profile, metrics FROM results ORDER BY created_at, rowid").fetchall()
-    for rowid, env_key, spec_json, op_profile, metrics_json in rows:
-        try:
-            spec = ProfileSpec.from_dict(json.loads(spec_json))
-            metrics = json.loads(metrics_json)
-        except (TypeError, ValueError, KeyError, AttributeError, OrtkitError):
-            continue
-        if isinstance(metrics, dict) and metrics.get("peak_rss_bytes") is not None:
-            # Schema-1 workers read ru_maxrss, which Linux carries over from the parent: the figure
-            # may be the parent's peak. Unknown is better than wrong.
-            metrics["peak_rss_bytes"] = None
-            conn.execute("UPDATE results SET metrics = ? WHERE rowid = ?", (json.dumps(metrics), rowid))
-        if spec.runner != "ort" and "torch" not in dict(spec.tags) and env_key in torch_of:
-            spec = replace(spec, tags=(*spec.tags, ("torch", torch_of[env_key])))
-            conn.execute("UPDATE results SET spec = ? WHERE rowid = ?", (json.dumps(spec.to_dict()), rowid))
-        key, has_profile = spec.key(str(env_key)), op_profile is not None
-        if key in keep:
-            other, other_has_profile = keep[key]
-            loser = rowid if other_has_profile and not has_profile else other
-            conn.execute("DELETE FROM results WHERE rowid = ?", (loser,))
-            if loser == rowid:
-                continue
-        conn.execute("DELETE FROM results WHERE key = ? AND rowid != ?", (key, rowid))
-        conn.execute("UPDATE results SET key = ?, spec_hash = ? WHERE rowid = ?", (key, spec.spec_hash, rowid))
-        keep[key] = (rowid, has_profile)
 
 
 def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment]) -> Result:
@@ -342,7 +173,10 @@ class ResultStore:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
         elif version < SCHEMA_VERSION and self.writable:
-            _migrate(conn, version, path)
+            try:
+                migrate(conn, version)
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
         # An older file opened read-only is read as it is: every version's rows load.
         return conn
 

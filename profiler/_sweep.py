@@ -8,29 +8,27 @@ hour of measuring.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 
 from ortkit.base import OrtkitError, UsageError
 from ortkit.profiler._environment import Environment
 from ortkit.profiler._isolation import run_isolated, worker_environment
-from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
+from ortkit.profiler._plan import plan, torch_version
+from ortkit.profiler._records import PooledRun, ProcessRun, WorkerRequest
+from ortkit.profiler._result import DONE_STATUSES, Result
 from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
-from ortkit.profiler._store import DONE_STATUSES, STATUSES, Metrics, Result, ResultStore
-from ortkit.profiler._worker import EP_ALIASES, provider_name
+from ortkit.profiler._store import ResultStore
 
-__all__ = ["profile", "plan", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
+__all__ = ["profile", "plan", "torch_version", "measure_processes", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
 
 DEFAULT_DB = "ortkit-results.db"
 #: exit status of `ortkit profile` / `ortkit sweep` when some configurations failed (all stored)
 FAILED_EXIT_CODE = 4
-BASELINES = {"torch": "torch-eager", "torch-eager": "torch-eager", "torch-compile": "torch-compile"}
 
 
 @dataclass(frozen=True)
@@ -98,40 +96,39 @@ def resolve_model(item: str | os.PathLike[str]) -> ModelSource:
         path = path / "model.onnx"
     if not path.is_file():
         raise UsageError(f"model file not found: {text} (give an .onnx file or an export folder holding model.onnx)")
-    meta = onnx_metadata(path)
-    zoo_name = meta.get("ortkit.model")
-    overrides: tuple[tuple[str, Any], ...] = ()
-    if "ortkit.spec" in meta:
-        try:
-            hp = json.loads(meta["ortkit.spec"]).get("hyperparameters") or []
-            overrides = tuple((str(k), _freeze(v)) for k, v in (hp.items() if isinstance(hp, dict) else hp))
-        except (json.JSONDecodeError, AttributeError, ValueError, TypeError):
-            overrides = ()
+    meta = read_onnx_metadata(path)
     return ModelSource(
-        path=str(path.resolve()), label=path.parent.name if path.stem == "model" and path.parent.name else path.stem, sha256=file_sha256(path), zoo_name=zoo_name,
-        zoo_overrides=overrides, precision=meta.get("ortkit.precision", "fp32"),
+        path=str(path.resolve()), label=path.parent.name if path.stem == "model" and path.parent.name else path.stem, sha256=file_sha256(path),
+        zoo_name=meta.model, zoo_overrides=tuple((k, _freeze(v)) for k, v in meta.hyperparameters), precision=meta.precision,
     )
+
+
+def read_onnx_metadata(path: Path) -> Any:
+    """The typed ``ortkit.*`` metadata (`ortkit.runtime.OrtkitMetadata`) of an ONNX file, read
+    without its external data; an unreadable file -> UsageError."""
+    from ortkit.runtime import read_metadata
+
+    try:
+        return read_metadata(path)
+    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
+        raise UsageError(f"{path} is not a readable ONNX model: {type(error).__name__}") from None
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
     """An ONNX file's metadata_props (without loading external data); unreadable -> UsageError."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError
-        raise UsageError(f"{path} is not a readable ONNX model: {type(error).__name__}") from None
-    return {p.key: p.value for p in model.metadata_props}
+    return dict(read_onnx_metadata(path).props)
 
 
 def check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence[str] = ()) -> dict[str, str | None]:
     """EP spec -> None if available, else the reason it is not. Unknown names raise. A plugin
     library's name (``--ep-library NAME=PATH``) is left to the worker, which registers the library
     and records the EP as skipped, with onnxruntime's reason, when it offers no device."""
+    # Imported here: `import ortkit.profiler` works without onnxruntime (ortkit env, the report).
+    from ortkit.runtime import is_known_provider, provider_name, short_ep_name
+
     available = list(environment.get("execution_providers") or [])
     plugin_eps = {d.split(":", 1)[0] for d in environment.get("ep_devices") or []}
-    shorts = [next((a for a, n in EP_ALIASES.items() if n == p), p) for p in available if p != "AzureExecutionProvider"]
-    known_names = set(EP_ALIASES.values())
+    shorts = [short_ep_name(p) for p in available if p != "AzureExecutionProvider"]
     out: dict[str, str | None] = {}
     for ep in eps:
         if ep.split(":", 1)[0] in plugins:
@@ -141,7 +138,7 @@ def check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence
         if name is None:
             out[ep] = None
             continue
-        if name not in known_names and not name.endswith("ExecutionProvider") and name not in plugin_eps:
+        if not is_known_provider(name) and name not in plugin_eps:
             raise UsageError(f"unknown execution provider {ep!r}; available here: {', '.join(shorts) or 'none'}")
         if name in available or name in plugin_eps:
             out[ep] = None
@@ -149,96 +146,6 @@ def check_eps(eps: Sequence[str], environment: dict[str, Any], plugins: Sequence
             dist = f"{environment.get('onnxruntime_distribution')} {environment.get('onnxruntime')}"
             out[ep] = f"{ep} ({name}) is not available in this environment ({dist}, python {environment.get('python')}); it offers {', '.join(shorts) or 'nothing'}"
     return out
-
-
-def plan(
-    sources: Sequence[ModelSource],
-    eps: Sequence[str],
-    batches: Sequence[int],
-    times: Sequence[int | None],
-    threads: Sequence[int | None],
-    concurrency: Sequence[int] = (1,),
-    chunks: Sequence[int | None] = (None,),
-    baseline: Sequence[str] = (),
-    op_profile: bool = False,
-    tags: Sequence[tuple[str, str]] = (),
-    ep_options: Mapping[str, Mapping[str, Any]] | None = None,
-    ep_library: Mapping[str, str] | None = None,
-) -> tuple[list[ProfileSpec], list[str]]:
-    """The grid as specs, after checking every shape against every model (before measuring).
-
-    Returns:
-        The specs in run order and notes (e.g. a time list ignored for a model without time axis).
-
-    Raises:
-        ShapeError: a model cannot take a requested shape.
-    """
-    from ortkit.profiler._shapes import streaming_states
-
-    import onnx
-
-    specs: list[ProfileSpec] = []
-    notes: list[str] = []
-    runners = []
-    for name in baseline:
-        if name not in BASELINES:
-            raise UsageError(f"unknown baseline {name!r}; use torch (eager) or torch-compile")
-        runners.append(BASELINES[name])
-    options = {ep: tuple(sorted((str(k), str(v)) for k, v in dict(opts).items())) for ep, opts in (ep_options or {}).items()}
-    libraries = tuple(sorted((str(k), os.path.abspath(v)) for k, v in (ep_library or {}).items()))
-    devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
-    for source in sources:
-        sigs, _ = model_signature(source.path)
-        has_time = has_time_axis(sigs)
-        model_times: Sequence[int | None] = times if has_time else (None,)
-        if has_time and any(t is None for t in times):
-            raise UsageError(f"{source.label} has a time axis: give time lengths (--time 16,128)")
-        if not has_time and any(t is not None for t in times):
-            notes.append(f"{source.label} has no time axis: --time ignored for it")
-        streaming = bool(streaming_states(onnx.load(source.path, load_external_data=False)))
-        model_chunks = chunks if streaming else (None,)
-        if not streaming and any(c is not None for c in chunks):
-            notes.append(f"{source.label} is not a streaming export: --chunk ignored for it")
-        for batch in batches:
-            for time in model_times:
-                for chunk in model_chunks:
-                    concrete_shapes(source.path, sigs, batch, chunk or time)
-        common = dict(
-            model=source.path, model_sha256=source.sha256, model_label=source.label, precision=source.precision,
-            zoo_name=source.zoo_name, zoo_overrides=source.zoo_overrides, tags=tuple(tags),
-        )
-        for ep in eps:
-            for thread in threads:
-                for batch in batches:
-                    for time in model_times:
-                        for chunk in model_chunks:
-                            for clients in concurrency:
-                                specs.append(ProfileSpec(
-                                    ep=ep, ep_options=options.get(ep, ()), ep_library=libraries, batch=batch, time=time, threads=thread, chunk=chunk, concurrency=clients,
-                                    op_profile=op_profile, **common,  # type: ignore[arg-type]
-                                ))
-        if runners:
-            # The torch version is part of a baseline's identity: an 'unavailable' recorded where
-            # torch was absent, or numbers of torch 2.13, are not reused once torch changes.
-            baseline_common = dict(common, tags=(*common["tags"], ("torch", torch_version())))  # type: ignore[misc]
-        for runner in runners:
-            for device in devices:
-                for thread in threads:
-                    for batch in batches:
-                        for time in model_times:
-                            specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **baseline_common))  # type: ignore[arg-type]
-    return specs, notes
-
-
-def torch_version() -> str:
-    """The torch version the baseline workers (this interpreter) would import, or ``"absent"``;
-    read from package metadata, so torch is not imported."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def worker_target(python: str | None, target: str | None) -> tuple[str | None, str, tuple[tuple[str, str], ...]]:
@@ -312,14 +219,12 @@ def profile(
         UsageError: an unknown EP or baseline, a missing model, a shape a model cannot take.
         StoreError: the database cannot be used.
     """
-    if not models:
-        raise UsageError("no model given")
-    for name, values in (("EP", eps), ("batch size", batches), ("time length", times), ("thread count", threads),
-                         ("concurrency", concurrency), ("chunk length", chunks)):
-        if not values:
-            raise UsageError(f"no {name} given: the grid would be empty")
-    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    from ortkit.runtime import canonical_ep
+
+    _check_axes(models, eps, batches, times, threads, concurrency, chunks, timeout)
+    # One spelling per EP ("gpu" is "cuda"), so a configuration is one row whatever its spelling;
+    # plugin registration names are left as given.
+    eps = list(dict.fromkeys(ep if ep.split(":", 1)[0] in (ep_library or {}) else canonical_ep(ep) for ep in eps))
     with ResultStore(db) as store:
         if not store.writable:
             raise OrtkitError(f"results database {db} is read-only; choose another --db")
@@ -334,36 +239,62 @@ def profile(
 
         summary = SweepSummary(db=str(db), environment=environment, notes=notes)
         summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
-        total = len(specs)
-        for index, spec in enumerate(specs):
-            env = environment if spec.runner == "ort" else local_env
-            # Looked up now, not once before the loop: another sweep writing into the same database
-            # may have finished this configuration meanwhile.
-            previous = None if force else store.get(spec.key(env.key))
-            if previous is not None and _reusable(previous, spec):
-                summary.results.append(previous)
-                summary.resumed += 1
-                if progress:
-                    progress(SweepEvent(index, total, "resumed", spec, previous))
-                continue
-            if progress:
-                progress(SweepEvent(index, total, "start", spec))
-            if spec.runner == "ort" and unavailable.get(spec.ep):
-                result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
-            else:
-                payloads = []
-                while len(payloads) < budget.processes and (not payloads or payloads[-1].get("status") == "ok"):
-                    payloads.append(run_isolated(
-                        {"spec": spec.to_dict(), "budget": budget.to_dict()},
-                        python=python if spec.runner == "ort" else None, timeout=timeout,
-                    ))
-                result = _to_result(spec, env, budget, _pool(payloads))
-            store.add(result)
-            summary.results.append(result)
-            summary.measured += 1
-            if progress:
-                progress(SweepEvent(index, total, "done", spec, result))
+        _measure_grid(store, specs, summary, local_env, unavailable, budget=budget, python=python, timeout=timeout,
+                      force=force, progress=progress)
         return summary
+
+
+def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: SweepSummary, local_env: Environment,
+                  unavailable: Mapping[str, str | None], *, budget: Budget, python: str | None, timeout: float, force: bool,
+                  progress: Callable[[SweepEvent], None] | None) -> None:
+    """Measure (or resume) each spec in order, storing each result the moment it exists."""
+    total = len(specs)
+    for index, spec in enumerate(specs):
+        env = summary.environment if spec.runner == "ort" else local_env
+        # Looked up now, not once before the loop: another sweep writing into the same database
+        # may have finished this configuration meanwhile.
+        previous = None if force else store.get(spec.key(env.key))
+        if previous is not None and _reusable(previous, spec):
+            summary.results.append(previous)
+            summary.resumed += 1
+            if progress:
+                progress(SweepEvent(index, total, "resumed", spec, previous))
+            continue
+        if progress:
+            progress(SweepEvent(index, total, "start", spec))
+        if spec.runner == "ort" and unavailable.get(spec.ep):
+            result = Result(spec=spec, environment=env, status="skipped", message=unavailable[spec.ep])
+        else:
+            runs = measure_processes(spec, budget, python=python if spec.runner == "ort" else None, timeout=timeout)
+            result = runs.to_result(spec, env, budget)
+        store.add(result)
+        summary.results.append(result)
+        summary.measured += 1
+        if progress:
+            progress(SweepEvent(index, total, "done", spec, result))
+
+
+def measure_processes(spec: ProfileSpec, budget: Budget, *, python: str | None = None, timeout: float = 600.0) -> PooledRun:
+    """``budget.processes`` fresh workers measuring ``spec`` one after another, pooled; the first
+    that does not measure ends it (its failure stands for the configuration)."""
+    runs: list[ProcessRun] = []
+    request = WorkerRequest(spec, budget)
+    while len(runs) < budget.processes and (not runs or runs[-1].status == "ok"):
+        runs.append(run_isolated(request, python=python, timeout=timeout))
+    return PooledRun.pool(runs)
+
+
+def _check_axes(models: Sequence[Any], eps: Sequence[str], batches: Sequence[int], times: Sequence[int | None],
+                threads: Sequence[int | None], concurrency: Sequence[int], chunks: Sequence[int | None], timeout: float) -> None:
+    """A grid that cannot be run fails before anything is opened."""
+    if not models:
+        raise UsageError("no model given")
+    for name, values in (("EP", eps), ("batch size", batches), ("time length", times), ("thread count", threads),
+                         ("concurrency", concurrency), ("chunk length", chunks)):
+        if not values:
+            raise UsageError(f"no {name} given: the grid would be empty")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 def _reusable(previous: Result, spec: ProfileSpec) -> bool:
@@ -372,46 +303,6 @@ def _reusable(previous: Result, spec: ProfileSpec) -> bool:
     if previous.status not in DONE_STATUSES:
         return False
     return not (spec.op_profile and previous.status == "ok" and previous.op_profile is None)
-
-
-def _pool(payloads: list[dict[str, Any]]) -> dict[str, Any]:
-    """One payload from the workers that measured the same configuration: the first failure as it
-    is (never a number), else the first payload's metrics with every process's samples pooled and
-    each process's median kept in ``metrics.process_p50_ms``."""
-    failed = next((p for p in payloads if p.get("status") != "ok"), None)
-    if failed is not None or len(payloads) == 1:
-        return failed or payloads[0]
-    pooled = dict(payloads[0])
-    pooled["samples_ms"] = [x for p in payloads for x in p.get("samples_ms") or ()]
-    metrics = dict(pooled.get("metrics") or {})
-    metrics["process_p50_ms"] = [float(np.median(p.get("samples_ms") or [math.nan])) for p in payloads]
-    pooled["metrics"] = metrics
-    return pooled
-
-
-def _to_result(spec: ProfileSpec, env: Environment, budget: Budget, payload: dict[str, Any]) -> Result:
-    metrics = dict(payload.get("metrics") or {})
-    for name in ("exit_code", "signal", "wall_s"):
-        if payload.get(name) is not None:
-            metrics[name] = payload[name]
-    metrics["warmup_ms"] = payload.get("warmup_ms") or ()
-    status = payload.get("status", "failed")
-    if status not in STATUSES:
-        status, payload["error"] = "failed", f"worker reported an unknown status {status!r}"
-    try:
-        samples = tuple(float(x) for x in payload.get("samples_ms") or ())
-    except (TypeError, ValueError):
-        samples = ()
-    if status == "ok" and not samples:
-        status, payload["error"] = "failed", "worker reported success without samples"
-    if status == "ok" and not all(math.isfinite(x) and x >= 0 for x in samples):
-        # A clock that went backwards or a broken timer: never store it as a latency.
-        status, payload["error"] = "failed", "worker reported non-finite or negative latencies"
-    return Result(
-        spec=spec, environment=env, status=status, samples_ms=samples if status == "ok" else (),
-        message=payload.get("error"), metrics=Metrics.from_dict(metrics), budget=budget,
-        op_profile=payload.get("op_profile"),
-    )
 
 
 def parse_list(text: str | None, kind: type = int, allow_default: bool = False) -> list[Any]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,8 @@ from typing import Any
 
 from ortkit.base import UsageError
 from ortkit.profiler._isolation import TargetError
+from ortkit.profiler._targetprobe import Probe, _short, probe
+from ortkit.profiler._targetvenv import KINDS, WORKER_REQUIREMENTS, build_venv, source_tree
 
 __all__ = [
     "Target",
@@ -51,116 +51,8 @@ SCHEMA_VERSION = 1
 #: The name that always resolves to the interpreter running ortkit; it is never stored.
 LOCAL = "local"
 
-#: What `create(kind)` installs for each kind: the onnxruntime distribution (plus extras).
-KINDS: dict[str, tuple[str, ...]] = {
-    "cpu": ("onnxruntime",),
-    "openvino": ("onnxruntime-openvino",),
-    "gpu": ("onnxruntime-gpu", "nvidia-ml-py"),
-}
-
-# What the profiler's worker imports in a target, besides onnxruntime and ortkit itself. The list
-# is written out (ortkit is installed with --no-deps) so that a target never pulls torch.
-WORKER_REQUIREMENTS: tuple[str, ...] = (
-    "numpy>=1.24",
-    "onnx>=1.16",
-    "click>=8.1",
-    "rich>=13",
-    "psutil>=5.9",
-    "safetensors>=0.4",
-    "tomli>=2.0; python_version < '3.11'",
-    # so that ortkit installs from the source tree without build isolation (no second download)
-    "setuptools>=68",
-    "wheel",
-)
-
-# EP name in onnxruntime -> short EP spec used by ortkit (architecture.md, "EP specs").
-_EP_SPECS = {
-    "OpenVINOExecutionProvider": "openvino",
-    "CUDAExecutionProvider": "cuda",
-    "TensorrtExecutionProvider": "tensorrt",
-    "CPUExecutionProvider": "cpu",
-}
 _DEFAULT_EP_ORDER = ("openvino", "cuda", "cpu")  # tensorrt is never a default: it needs extra libraries
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-_PROBE_TIMEOUT_S = 120.0
-_PROBE_SCRIPT = r"""
-import json, sys
-from importlib import metadata
-def version(name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-out = {"python": sys.version.split()[0], "executable": sys.executable, "prefix": sys.prefix}
-dists = [(n, version(n)) for n in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino",
-                                    "onnxruntime-directml", "onnxruntime-qnn")]
-out["distributions"] = [[n, v] for n, v in dists if v]
-out["numpy"] = version("numpy")
-out["onnx"] = version("onnx")
-out["ortkit"] = version("ortkit")
-out["torch"] = version("torch")
-try:
-    import onnxruntime as ort
-    out["onnxruntime"] = ort.__version__
-    out["providers"] = list(ort.get_available_providers())
-except Exception as error:  # a broken install is reported, not raised
-    out["onnxruntime"] = None
-    out["providers"] = []
-    out["import_error"] = f"{type(error).__name__}: {error}"
-try:
-    import importlib.util
-    spec = importlib.util.find_spec("ortkit.runtime")
-    out["ortkit_runtime"] = spec.origin if spec else None
-except Exception as error:
-    out["ortkit_runtime"] = None
-print("ORTKIT-PROBE " + json.dumps(out))
-"""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a target's interpreter reported about itself."""
-
-    python_version: str
-    executable: str
-    prefix: str
-    distribution: str | None
-    onnxruntime: str | None
-    providers: tuple[str, ...]
-    ortkit: str | None
-    numpy: str | None
-    onnx: str | None
-    torch: str | None
-    conflicting_distributions: tuple[str, ...] = ()
-    import_error: str | None = None
-    ortkit_runtime: str | None = None
-
-    @property
-    def eps(self) -> tuple[str, ...]:
-        """The available EPs as ortkit's short specs (`openvino`, `cuda`, `tensorrt`, `cpu`)."""
-        return tuple(_EP_SPECS.get(name, name) for name in self.providers)
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        """Why the profiler's worker could not run under this interpreter (empty when it can)."""
-        found = []
-        if self.conflicting_distributions:
-            found.append(
-                f"it has several onnxruntime distributions installed ({', '.join(self.conflicting_distributions)}), "
-                "which break each other; keep exactly one"
-            )
-        if self.distribution is None:
-            found.append("it has no onnxruntime")
-        elif self.onnxruntime is None:
-            found.append(f"onnxruntime does not import ({self.import_error})")
-        for name in ("numpy", "onnx"):
-            if getattr(self, name) is None:
-                found.append(f"it has no {name}")
-        if self.ortkit is None or self.ortkit_runtime is None:
-            found.append("ortkit is not installed in it")
-        return tuple(found)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -193,7 +85,7 @@ class Target:
 
     @property
     def eps(self) -> tuple[str, ...]:
-        return tuple(_EP_SPECS.get(name, name) for name in self.providers)
+        return tuple(_short(name) for name in self.providers)
 
     @property
     def environment(self) -> Path:
@@ -268,57 +160,6 @@ def _save(targets: dict[str, Target], home: Path | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------- probing
-
-
-def probe(python: str | os.PathLike[str]) -> Probe:
-    """Run ``python`` on a small script and report its onnxruntime distribution, version and EPs.
-
-    Args:
-        python: path of an interpreter.
-
-    Returns:
-        What that interpreter reports about itself.
-
-    Raises:
-        TargetError: the path is not an executable Python interpreter.
-    """
-    path = Path(python).expanduser()
-    if not path.exists():
-        raise TargetError(f"no interpreter at {path}: pass the path of an environment's python (e.g. .venv/bin/python)")
-    if path.is_dir() or not os.access(path, os.X_OK):
-        raise TargetError(f"{path} is not an executable file: pass the path of an environment's python")
-    # A clean environment: PYTHONPATH/PYTHONHOME of this process must not leak into the probed one.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    try:
-        done = subprocess.run(
-            [str(path), "-c", _PROBE_SCRIPT], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, env=env,
-            cwd=tempfile.gettempdir(),  # `-c` puts the working directory first on sys.path
-        )
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{path} did not answer within {_PROBE_TIMEOUT_S:.0f} s") from None
-    except OSError as error:
-        raise TargetError(f"cannot run {path}: {error.strerror or error}") from None
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("ORTKIT-PROBE ")), None)
-    if done.returncode != 0 or line is None:
-        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise TargetError(f"{path} is not a working Python 3 interpreter ({detail})")
-    data = json.loads(line[len("ORTKIT-PROBE "):])
-    distributions = [tuple(item) for item in data.get("distributions") or []]
-    return Probe(
-        python_version=data["python"],
-        executable=data["executable"],
-        prefix=data["prefix"],
-        distribution=distributions[0][0] if distributions else None,
-        onnxruntime=data.get("onnxruntime"),
-        providers=tuple(data.get("providers") or ()),
-        ortkit=data.get("ortkit"),
-        numpy=data.get("numpy"),
-        onnx=data.get("onnx"),
-        torch=data.get("torch"),
-        conflicting_distributions=tuple(name for name, _ in distributions) if len(distributions) > 1 else (),
-        import_error=data.get("import_error"),
-        ortkit_runtime=data.get("ortkit_runtime"),
-    )
 
 
 def _default_ep(found: Probe, asked: str | None, python: Path) -> str:
@@ -458,16 +299,7 @@ def create(
     src = Path(source) if source else source_tree()
     if not (src / "pyproject.toml").is_file():
         raise TargetError(f"ortkit's source tree was not found at {src}; pass source= the folder holding pyproject.toml")
-    base = Path(python) if python else Path(getattr(sys, "_base_executable", sys.executable))
-    _run([str(base), "-m", "venv", str(env_dir)], "creating the virtual environment")
-    env_python = env_dir / "bin" / "python"
-    pip = [str(env_python), "-m", "pip", "install", "--disable-pip-version-check"] + (["-q"] if quiet else [])
-    try:
-        _run([*pip, *KINDS[kind], *WORKER_REQUIREMENTS], f"installing {', '.join(KINDS[kind])}")
-        _run([*pip, "--no-deps", "--no-build-isolation", "--no-index", "-e", str(src)], "installing ortkit")
-    except TargetError:
-        shutil.rmtree(env_dir, ignore_errors=True)  # a half-built environment is worse than none
-        raise
+    env_python = build_venv(kind, env_dir, src, python, quiet=quiet)
     expected = {"openvino": "openvino", "gpu": "cuda", "cpu": "cpu"}[kind]
     found = probe(env_python)
     if expected != "cuda" and expected not in found.eps:
@@ -521,7 +353,7 @@ def resolve(name: str, *, home: Path | None = None, check: bool = True) -> Targe
             providers = tuple(onnxruntime.get_available_providers())
         except ImportError:
             providers = ()
-        found_eps = [_EP_SPECS.get(p, p) for p in providers]
+        found_eps = [_short(p) for p in providers]
         from ortkit.base import ortkit_version
 
         return Target(
@@ -542,13 +374,6 @@ def resolve(name: str, *, home: Path | None = None, check: bool = True) -> Targe
     return target
 
 
-def source_tree() -> Path:
-    """The folder holding the pyproject.toml this ortkit was installed from (editable installs)."""
-    import ortkit.profiler
-
-    return Path(ortkit.profiler.__file__).resolve().parent.parent
-
-
 def _source_hint() -> str:
     try:
         tree = source_tree()
@@ -563,17 +388,6 @@ def _unknown(name: str, targets: dict[str, Target]) -> str:
         f"no target named {name!r} (known: {known}; '{LOCAL}' is this interpreter); "
         f"add one with `ortkit target add {name} --python PATH` or `ortkit target create openvino`"
     )
-
-
-def _run(command: list[str], what: str) -> None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True)
-    except OSError as error:
-        raise TargetError(f"{what} failed: cannot run {command[0]}: {error.strerror or error}") from None
-    if done.returncode != 0:
-        lines = [ln for ln in (done.stderr or done.stdout).strip().splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines or ["no output"]
-        raise TargetError(f"{what} failed (exit {done.returncode}): {errors[-1].strip()}")
 
 
 # The brief's short names: `ortkit.profiler.targets.list()` reads like the CLI's `ortkit target list`.

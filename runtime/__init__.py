@@ -18,6 +18,9 @@ from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, Pro
 from ortkit.runtime._inputs import TensorInfo  # noqa: E402
 from ortkit.runtime._inspect import FlopCount, ModelReport, count_flops, inspect_model  # noqa: E402
 from ortkit.runtime._providers import AUTO_ORDER, available_providers, parse_ep_libraries  # noqa: E402
+from ortkit.runtime._feeds import random_array, random_feeds  # noqa: E402
+from ortkit.runtime._metadata import METADATA_KEYS, OrtkitMetadata, StateSpec, metadata_props, read_metadata  # noqa: E402
+from ortkit.runtime._providers import EP_ALIASES, canonical_ep, is_known_provider, provider_name, short_ep_name  # noqa: E402
 from ortkit.runtime._runtime import Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
@@ -27,20 +30,32 @@ from ortkit.runtime._files import parse_providers, parse_shapes, run_model_files
 __all__ = [
     "AUTO_ORDER",
     "available_providers",
+    "canonical_ep",
+    "EP_ALIASES",
+    "is_known_provider",
+    "provider_name",
+    "short_ep_name",
     "count_flops",
     "FlopCount",
     "InputError",
     "inspect_model",
     "load_model_safely",
+    "METADATA_KEYS",
+    "metadata_props",
     "ModelRejected",
     "ModelReport",
     "NotStreamable",
+    "OrtkitMetadata",
     "parse_ep_libraries",
     "parse_providers",
     "parse_shapes",
     "ProviderUnavailable",
+    "random_array",
+    "random_feeds",
+    "read_metadata",
     "run_model_files",
     "Runtime",
+    "StateSpec",
     "Stream",
     "TensorInfo",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ortkit.base import UsageError
+from ortkit.runtime._feeds import random_array
 from ortkit.runtime._errors import InputError
 from ortkit.runtime._inputs import ORT_TO_NUMPY, TensorInfo
 
@@ -107,14 +108,9 @@ def random_inputs(
                     f"input {info.name!r}: a random {info.dtype} array of shape {shape} would take {nbytes / 2**30:.1f} GiB "
                     f"(limit {MAX_RANDOM_BYTES // 2**30} GiB); give a smaller --shape or a .npy file"
                 )
-        if kind == "f":
-            arrays[info.name] = rng.standard_normal(shape).astype(info.dtype)
-        elif kind in "iu":
-            arrays[info.name] = rng.integers(0, 10, size=shape).astype(info.dtype)
-        elif kind == "b":
-            arrays[info.name] = rng.random(shape) < 0.5
-        else:
+        if kind == "O":
             raise UsageError(f"input {info.name!r} has dtype {info.dtype}: give it as a .npy file")
+        arrays[info.name] = random_array(rng, info.dtype, shape, name=info.name)
     return arrays
 
 

@@ -20,7 +20,10 @@ import onnxruntime as ort
 from ortkit.base import UsageError
 from ortkit.runtime._errors import ProviderUnavailable
 
-__all__ = ["AUTO_ORDER", "ProviderChoice", "available_providers", "resolve_providers", "check_assignment"]
+__all__ = [
+    "AUTO_ORDER", "ProviderChoice", "available_providers", "resolve_providers", "check_assignment",
+    "EP_ALIASES", "provider_name", "short_ep_name", "canonical_ep", "is_known_provider",
+]
 
 CPU = "CPUExecutionProvider"
 
@@ -51,8 +54,46 @@ ALIASES: dict[str, str] = {
     "qnn": "QNNExecutionProvider",
     "xnnpack": "XnnpackExecutionProvider",
     "webgpu": "WebGpuExecutionProvider",
+    "nnapi": "NnapiExecutionProvider",
+    "vitisai": "VitisAIExecutionProvider",
 }
 SHORT = {name: alias for alias, name in reversed(list(ALIASES.items()))}
+
+# The one table of EP spellings: the profiler, the exporter and every command read it through the
+# functions below, so a spelling that works in one command works in all.
+EP_ALIASES = ALIASES
+
+
+def provider_name(spec: str) -> str | None:
+    """The onnxruntime provider an EP spec asks for: ``"gpu"`` and ``"cuda:1"`` ->
+    ``CUDAExecutionProvider``; None for ``"auto"``; a full provider name or a plugin library's
+    registration name is returned as given (whether it exists is decided where it is used)."""
+    base = spec.split(":", 1)[0]
+    if base.lower() == "auto":
+        return None
+    return ALIASES.get(base.lower(), base)
+
+
+def short_ep_name(provider: str) -> str:
+    """``CUDAExecutionProvider`` -> ``cuda``: the spec ortkit shows for a provider (a provider
+    without a short name keeps its full name)."""
+    return SHORT.get(provider, provider)
+
+
+def canonical_ep(spec: str) -> str:
+    """One spelling per EP: ``"gpu:1"`` -> ``"cuda:1"``, ``"TRT"`` -> ``"tensorrt"``; full names,
+    plugin names and ``"auto"`` unchanged. Results keyed by the EP spec then merge across
+    spellings."""
+    base, sep, suffix = spec.partition(":")
+    name = ALIASES.get(base.lower())
+    return f"{SHORT[name]}{sep}{suffix}" if name is not None else spec
+
+
+def is_known_provider(name: str) -> bool:
+    """Whether ``name`` is an onnxruntime provider ortkit knows (an alias target or any
+    ``*ExecutionProvider``), as opposed to a typo or a plugin registration name."""
+    return name in SHORT or name.endswith("ExecutionProvider")
+
 
 # The option that a ":suffix" sets, per EP.
 _SUFFIX_OPTION = {

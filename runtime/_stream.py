@@ -8,15 +8,14 @@ on device EPs the state stays in a device OrtValue bound to the next call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from ortkit.runtime._errors import InputError, NotStreamable
+from ortkit.runtime._metadata import STREAMING, STREAMING_STATES, StateSpec, read_metadata
 
 if TYPE_CHECKING:
     from ortkit.runtime._runtime import Runtime
@@ -24,37 +23,18 @@ if TYPE_CHECKING:
 __all__ = ["Stream", "StateSpec", "streaming_states"]
 
 
-@dataclass(frozen=True)
-class StateSpec:
-    name: str
-    input: str
-    output: str
-    dims: tuple[int | str, ...]
-    dtype: str
-
-
 def streaming_states(runtime: Runtime) -> tuple[StateSpec, ...]:
     """The state tensors a streaming export declares, checked against the session's signature."""
-    meta = runtime.metadata
-    if meta.get("ortkit.streaming") != "1":
+    meta = read_metadata(runtime.metadata)
+    if not meta.streaming:
         raise NotStreamable(
-            "this model is not a streaming export (no 'ortkit.streaming' metadata); export it with "
+            f"this model is not a streaming export (no {STREAMING!r} metadata); export it with "
             "`ortkit export ... --streaming` to run it chunk by chunk, or call run() on whole sequences"
         )
-    try:
-        raw = json.loads(meta.get("ortkit.streaming.states", ""))
-        states = tuple(
-            StateSpec(
-                name=str(s["name"]),
-                input=str(s["input"]),
-                output=str(s["output"]),
-                dims=tuple(s.get("dims", ())),
-                dtype=str(s.get("dtype", "float32")),
-            )
-            for s in raw
-        )
-    except (ValueError, TypeError, KeyError) as error:
-        raise NotStreamable(f"the model's 'ortkit.streaming.states' metadata is malformed: {error}") from None
+    damaged = [p for p in meta.problems if STREAMING_STATES in p]
+    if damaged:
+        raise NotStreamable(f"the model's {damaged[0]}")
+    states = meta.states
     inputs = {i.name for i in runtime.inputs}
     outputs = {o.name for o in runtime.outputs}
     for state in states:

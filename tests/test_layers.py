@@ -30,8 +30,8 @@ ALLOWED = {
     "app": {"base", "runtime", "models", "exporter", "profiler"},
 }
 
-#: The one documented exception: the worker builds the PyTorch baseline from the zoo.
-EXCEPTIONS = {("ortkit.profiler._worker", "ortkit.models")}
+#: The one documented exception: the worker's PyTorch baseline (profiler/_baseline.py) builds the model from the zoo.
+EXCEPTIONS = {("ortkit.profiler._baseline", "ortkit.models")}
 
 
 def layer_of(module: str) -> str:

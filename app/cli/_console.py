@@ -77,11 +77,12 @@ def print_summary(summary: SweepSummary, file: Any = None) -> None:
                           str(spec.concurrency), status, *["-"] * 8)
             continue
         status = "[yellow]unstable[/yellow]" if stats.unstable else "ok"
-        conc = m.concurrency_throughput_samples_s if spec.concurrency > 1 else m.throughput_samples_s
         table.add_row(
             escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"), str(spec.concurrency),
             status, _ms(stats.p50), f"{_ms(stats.ci_low)}-{_ms(stats.ci_high)}", _ms(stats.p99), f"{stats.cv:.1%}",
-            _rate(conc), _rate(m.throughput_timesteps_s if spec.concurrency == 1 else m.concurrency_throughput_timesteps_s),
+            # Derived once, from the pooled samples (all clients together under concurrency): the
+            # same figures as the JSON, the store and the report.
+            _rate(m.throughput_samples_s), _rate(m.throughput_timesteps_s),
             f"{m.gflops_s:.2f}" if m.gflops_s else "-",
             f"{m.peak_rss_bytes / 2**20:.0f} MiB" if m.peak_rss_bytes else "-",
         )

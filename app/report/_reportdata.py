@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ortkit.profiler import ProfileSpec
-from ortkit.profiler import Stats
+from ortkit.profiler import Stats, throughput
 
 __all__ = ["Row", "Accuracy", "Dataset", "family_of", "most_common", "load_dataset", "record_accuracy", "load_accuracy", "row_from_result"]
 
@@ -67,6 +67,9 @@ class Row:
     first_run_ms: float | None = None
     op_shares: tuple[tuple[str, float], ...] = ()
     node_assignment: tuple[tuple[str, int], ...] = ()
+    #: the stored throughput (derived once by the profiler from the pooled samples); None for a
+    #: row built without one, which then derives it with the same function
+    throughput_samples_s: float | None = None
     extra: tuple[tuple[str, Any], ...] = field(default=())
 
     @property
@@ -101,8 +104,12 @@ class Row:
 
     @property
     def throughput(self) -> float:
-        """Samples per second at the median latency."""
-        return self.spec.batch * 1e3 / self.median_ms if self.ok else math.nan
+        """Samples per second (at the median latency; all clients together under concurrency)."""
+        if not self.ok:
+            return math.nan
+        if self.throughput_samples_s is not None:
+            return self.throughput_samples_s
+        return throughput(self.spec, self.stats.p50)[0] or math.nan
 
     @property
     def per_step_ms(self) -> float:
@@ -182,6 +189,7 @@ def row_from_result(result: Any) -> Row:
         peak_rss_bytes=metrics.peak_rss_bytes, rss_growth_bytes=metrics.rss_growth_bytes,
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
         node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),
+        throughput_samples_s=metrics.throughput_samples_s,
     )
 
 

@@ -363,12 +363,11 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     `ExportFailure` (record it with `record_export_failures`) and the other files are measured.
     """
     if entry.kind == "onnx":
-        from ortkit.profiler import onnx_metadata
+        from ortkit.profiler import read_onnx_metadata
 
-        meta = onnx_metadata(Path(entry.value))
-        spec = json.loads(meta.get("ortkit.spec", "{}") or "{}")
-        return [ModelFile(Path(entry.value), entry.name, meta.get("ortkit.precision", "fp32"), meta.get("ortkit.streaming") == "1",
-                          meta.get("ortkit.model"), (), meta.get("ortkit.family") or spec.get("family"), entry.task or meta.get("ortkit.task"))], []
+        meta = read_onnx_metadata(Path(entry.value))
+        return [ModelFile(Path(entry.value), entry.name, meta.precision, meta.streaming, meta.model, (), meta.family,
+                          entry.task or meta.task)], []
     wanted = sorted({PRECISIONS[p] for p in precisions if PRECISIONS[p]})
     identity = {"kind": entry.kind, "value": entry.value, "overrides": [list(o) for o in entry.overrides], "variants": wanted,
                 "streaming": streaming, "checkpoint_mtime": _mtime(entry)}

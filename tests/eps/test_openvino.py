@@ -72,18 +72,17 @@ def _request(model: Path, ep: str) -> dict:
 @pytest.mark.parametrize("name", ["lstm2", "tcn"])
 def test_profiler_worker_measures_under_openvino_in_the_target(name: str, zoo_like: dict[str, Path], openvino_python: Path) -> None:
     result = run_isolated(_request(zoo_like[name], "openvino"), python=str(openvino_python), timeout=300)
-    assert result["status"] == "ok", result.get("error")
-    assert len(result["samples_ms"]) >= 3 and all(s > 0 for s in result["samples_ms"])
-    metrics = result["metrics"]
-    assert metrics["active_providers"][0] == OV
-    assert metrics["node_assignment"].get(OV, 0) > 0
+    assert result.status == "ok", result.error
+    assert len(result.samples_ms) >= 3 and all(s > 0 for s in result.samples_ms)
+    assert result.metrics.active_providers[0] == OV
+    assert dict(result.metrics.node_assignment).get(OV, 0) > 0
 
 
 def test_cuda_in_the_openvino_target_is_skipped_with_the_reason(zoo_like: dict[str, Path], openvino_python: Path) -> None:
     result = run_isolated(_request(zoo_like["tcn"], "cuda"), python=str(openvino_python), timeout=300)
-    assert result["status"] == "skipped"
-    assert "samples_ms" not in result or not result["samples_ms"]
-    assert "CUDAExecutionProvider" in result["error"] and "onnxruntime-openvino" in result["error"]
+    assert result.status == "skipped"
+    assert not result.samples_ms
+    assert "CUDAExecutionProvider" in result.error and "onnxruntime-openvino" in result.error
 
 
 def test_openvino_is_not_in_the_dev_environment(zoo_like: dict[str, Path]) -> None:

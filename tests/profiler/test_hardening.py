@@ -21,7 +21,7 @@ from ortkit.profiler import Budget, ProfileSpec, profile
 from ortkit.profiler._environment import collect_environment
 from ortkit.profiler._spec import file_sha256
 from ortkit.profiler._stats import Stats
-from ortkit.profiler._store import Metrics, Result, ResultStore
+from ortkit.profiler._store import SCHEMA_VERSION, Metrics, Result, ResultStore
 from ortkit.profiler._sweep import plan, resolve_model, torch_version
 
 ENV = collect_environment(with_gpus=False)
@@ -37,7 +37,7 @@ def test_worker_reports_its_own_peak_rss_not_its_parents(tmp_path: Path, build) 
         "import json, sys, numpy as np\n"
         "ballast = np.ones(400 * 2**20 // 8)\n"
         "from ortkit.profiler._isolation import run_isolated\n"
-        f"print(json.dumps(run_isolated(json.loads({json.dumps(json.dumps(request))}))['metrics']['peak_rss_bytes']))\n"
+        f"print(json.dumps(run_isolated(json.loads({json.dumps(json.dumps(request))})).metrics.peak_rss_bytes))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -207,4 +207,4 @@ def test_schema_1_database_is_rekeyed_and_one_configuration_becomes_one_row(tmp_
         assert store.get(migrated.key) is not None
         # schema-1 peak RSS may be the parent's: dropped, the rest of the metrics kept
         assert all(r.metrics.peak_rss_bytes is None and r.metrics.session_create_ms == 5.0 for r in results)
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -18,24 +18,24 @@ def _request(label: str) -> dict:
 
 def test_segfault_is_recorded_with_its_signal(misbehaving_python: str) -> None:
     out = run_isolated(_request("crashme"), python=misbehaving_python, timeout=60)
-    assert out["status"] == "failed" and out["signal"] == "SIGSEGV" and out["exit_code"] == -11
-    assert "crashed with SIGSEGV" in out["error"]
+    assert out.status == "failed" and out.signal == "SIGSEGV" and out.exit_code == -11
+    assert "crashed with SIGSEGV" in out.error
 
 
 def test_abort_is_recorded_with_its_signal(misbehaving_python: str) -> None:
     out = run_isolated(_request("abortme"), python=misbehaving_python, timeout=60)
-    assert out["status"] == "failed" and out["signal"] == "SIGABRT"
+    assert out.status == "failed" and out.signal == "SIGABRT"
 
 
 def test_hang_is_killed_at_the_timeout(misbehaving_python: str) -> None:
     out = run_isolated(_request("hangme"), python=misbehaving_python, timeout=1.5)
-    assert out["status"] == "failed" and out["signal"] == "timeout"
-    assert "hung" in out["error"] and 1.5 <= out["wall_s"] < 10
+    assert out.status == "failed" and out.signal == "timeout"
+    assert "hung" in out.error and 1.5 <= out.wall_s < 10
 
 
 def test_missing_model_file_is_a_failed_record(misbehaving_python: str) -> None:
     out = run_isolated(_request("plain"), python=misbehaving_python, timeout=60)
-    assert out["status"] == "failed" and "not found" in out["error"]
+    assert out.status == "failed" and "not found" in out.error
 
 
 def test_missing_or_broken_interpreter_is_one_clear_error(tmp_path: Path) -> None:
