@@ -101,6 +101,13 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return None if seed is None else f"shuffled order: --shuffle {seed}"
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    # Repeated at the end, where -q runs (which print no header) show it too.
+    header = pytest_report_header(config)
+    if header:
+        terminalreporter.write_line(header)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     seed = _shuffle_seed(config)
     if seed is None:
