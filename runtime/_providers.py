@@ -166,10 +166,10 @@ def _device_type(device: Any) -> str:
 
 def _in_order(devices: Iterable[Any]) -> tuple[Any, ...]:
     """A plugin's devices in a fixed order, whatever order onnxruntime listed them in (it varies
-    between runs): CPU devices first (every machine where the library offers anything has one, so
-    a bare spec means the same on each), then by device type; within a type the library's plain
-    EP before its variants (OpenVINO adds ``OpenVINOExecutionProvider.AUTO``, ``.HETERO`` and
-    ``.MULTI`` on the same hardware), then by name and hardware ids."""
+    between runs): CPU devices first (the kind every machine has, so a bare spec means the same
+    on each), then by device type; within a type the library's plain EP before its variants (the
+    OpenVINO plugin adds meta devices such as ``OpenVINOExecutionProvider.AUTO`` on the same
+    hardware), then by name and hardware ids."""
 
     def rank(device: Any) -> tuple[Any, ...]:
         kind = _device_type(device)

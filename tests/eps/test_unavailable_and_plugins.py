@@ -152,7 +152,7 @@ def test_openvino_plugin_library_with_or_without_a_device(openvino_plugin: Path,
         assert "ov_plugin" not in got["available"]
     else:
         # An Intel CPU: the library adds a device per EP variant (OpenVINOExecutionProvider and
-        # its .AUTO/.HETERO/.MULTI meta devices), listed in no fixed order. The spec takes the
+        # meta devices such as .AUTO), listed in no fixed order. The spec takes the
         # plain EP, on the CPU when it offers one, in every order.
         assert "error" not in got, got
         assert got["providers"][0] == "OpenVINOExecutionProvider"
@@ -188,8 +188,9 @@ class _EpDevice:
 
 _OV = "OpenVINOExecutionProvider"
 CPU, GPU = OrtHardwareDeviceType.CPU, OrtHardwareDeviceType.GPU
-# What the OpenVINO plugin offers on an Intel machine with an integrated GPU: each EP variant on
-# each device (on a CPU-only Xeon the GPU rows are absent).
+# What the OpenVINO plugin offers on an Intel machine with an integrated GPU: each EP variant (its
+# source creates one per supported meta device: AUTO, HETERO, MULTI) on each device; on a CPU-only
+# Xeon the GPU rows are absent.
 INTEL_DEVICES = (
     _EpDevice(f"{_OV}.AUTO", _Hardware(CPU)), _EpDevice(_OV, _Hardware(CPU)), _EpDevice(f"{_OV}.HETERO", _Hardware(CPU)),
     _EpDevice(f"{_OV}.MULTI", _Hardware(CPU)), _EpDevice(f"{_OV}.AUTO", _Hardware(GPU, device_id=0x56A0)),
