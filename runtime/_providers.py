@@ -193,12 +193,31 @@ def register_libraries(ep_library: Mapping[str, str | os.PathLike[str]] | None) 
                     f"EP library {name!r} ({path_str}) loaded but offers no device on this machine, "
                     "so it cannot run anything here"
                 )
-            _LIBRARIES[name] = (path_str, added)
+            _LIBRARIES[name] = (path_str, _in_order(added))
 
 
 def _device_key(device: Any) -> tuple[Any, ...]:
     hw = device.device
     return (device.ep_name, device.ep_vendor, str(hw.type), hw.vendor_id, hw.device_id)
+
+
+def _device_type(device: Any) -> str:
+    return str(device.device.type).rsplit(".", 1)[-1].upper()
+
+
+def _in_order(devices: Iterable[Any]) -> tuple[Any, ...]:
+    """A plugin's devices in a fixed order, whatever order onnxruntime listed them in (it varies
+    between runs): CPU devices first (the kind every machine has, so a bare spec means the same
+    on each), then by device type; within a type the library's plain EP before its variants (the
+    OpenVINO plugin adds meta devices such as ``OpenVINOExecutionProvider.AUTO`` on the same
+    hardware), then by name and hardware ids."""
+
+    def rank(device: Any) -> tuple[Any, ...]:
+        kind = _device_type(device)
+        hw = device.device
+        return (kind != "CPU", kind, "." in device.ep_name, device.ep_name, hw.vendor_id, hw.device_id)
+
+    return tuple(sorted(devices, key=rank))
 
 
 def resolve_providers(
@@ -291,6 +310,7 @@ def _plugin_choice(
     spec: str, base: str, suffix: str, devices: tuple[Any, ...], options: Mapping[str, Mapping[str, Any]]
 ) -> ProviderChoice:
     chosen: tuple[Any, ...]
+    devices = _in_order(devices)
     if not suffix:
         chosen = devices[:1]
     elif suffix.isdigit():
@@ -299,10 +319,12 @@ def _plugin_choice(
             raise ProviderUnavailable(f"EP spec {spec!r}: the library {base!r} offers {len(devices)} device(s)")
         chosen = (devices[index],)
     else:
-        chosen = tuple(d for d in devices if str(d.device.type).rsplit(".", 1)[-1].upper() == suffix.upper())
+        chosen = tuple(d for d in devices if _device_type(d) == suffix.upper())
         if not chosen:
-            kinds = sorted({str(d.device.type).rsplit(".", 1)[-1] for d in devices})
+            kinds = sorted({_device_type(d) for d in devices})
             raise ProviderUnavailable(f"EP spec {spec!r}: the library {base!r} offers devices of type {', '.join(kinds)}")
+        # One session takes one EP's devices: the first EP's, not its variants' on the same hardware.
+        chosen = tuple(d for d in chosen if d.ep_name == chosen[0].ep_name)
     opts = {k: str(v) for k, v in {**options.get(base, {}), **options.get(spec, {})}.items()}
     return ProviderChoice(spec=spec, name=chosen[0].ep_name, options=opts, devices=chosen)
 

@@ -4,16 +4,21 @@ plugin library that loads but offers no device (onnxruntime-ep-openvino on an AM
 
 from __future__ import annotations
 
+import enum
 import json
+import random
+import re
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 import pytest
 
 from ortkit.runtime import ProviderUnavailable, Runtime, available_providers
+from ortkit.runtime._providers import _plugin_choice
 
 from .conftest import FEATURES
 
@@ -101,27 +106,131 @@ _DEVICES_SCRIPT = r"""
 import json, sys
 import onnxruntime as ort
 ort.register_execution_provider_library("ov_probe", sys.argv[1])
-print(json.dumps([d.ep_name for d in ort.get_ep_devices()]))
+print(json.dumps([[d.ep_name, str(d.device.type).rsplit(".", 1)[-1]] for d in ort.get_ep_devices()]))
 """
+
+# Registering a plugin library is process-wide and cannot be undone while a session may use it,
+# so the runtime registers it in a child process; the pytest process never sees it.
+_RUNTIME_SCRIPT = r"""
+import json, sys
+import numpy as np
+from ortkit.runtime import ProviderUnavailable, Runtime, available_providers
+from ortkit.runtime._providers import _plugin_choice
+from ortkit.runtime._providers import _LIBRARIES, _plugin_choice
+library, model = sys.argv[1:3]
+try:
+    rt = Runtime(model, providers="ov_plugin", ep_library={"ov_plugin": library})
+except ProviderUnavailable as error:
+    print(json.dumps({"error": str(error), "available": available_providers()}))
+    sys.exit(0)
+y = rt.run({"x": np.ones((2, 5, 8), np.float32)})["y"]
+# The same choice whatever order onnxruntime lists the devices in.
+devices = list(_LIBRARIES["ov_plugin"][1])
+orders = [devices, devices[::-1]] + [devices[i:] + devices[:i] for i in range(1, len(devices))]
+picks = {(d.ep_name, str(d.device.type)) for order in orders for d in _plugin_choice("ov_plugin", "ov_plugin", "", tuple(order), {}).devices}
+print(json.dumps({"providers": rt.providers, "available": available_providers(), "shape": list(y.shape), "picks": sorted(picks)}))
+"""
+
+
+def _child_json(*args: str) -> object:
+    done = subprocess.run([sys.executable, "-c", *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @needs_plugin_api
 @pytest.mark.slow
 def test_openvino_plugin_library_with_or_without_a_device(openvino_plugin: Path, zoo_like: dict[str, Path]) -> None:
     # Ask onnxruntime itself, in a separate process, what the library offers on this machine.
-    listed = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT, str(openvino_plugin)], capture_output=True, text=True, timeout=300)
-    assert listed.returncode == 0, listed.stderr[-2000:]
-    offers_device = "OpenVINOExecutionProvider" in json.loads(listed.stdout.strip().splitlines()[-1])
-    if not offers_device:
+    listed = _child_json(_DEVICES_SCRIPT, str(openvino_plugin))
+    openvino = [(name, kind) for name, kind in listed if name.startswith("OpenVINOExecutionProvider")]
+    got = _child_json(_RUNTIME_SCRIPT, str(openvino_plugin), str(zoo_like["tcn"]))
+    assert isinstance(got, dict)
+    if not openvino:
         # The AMD CPU case: the library loads, adds no device, and the runtime says so at creation.
-        with pytest.raises(ProviderUnavailable, match=r"EP library 'ov_plugin' \(.*\) loaded but offers no device on this machine"):
-            Runtime(zoo_like["tcn"], providers="ov_plugin", ep_library={"ov_plugin": openvino_plugin})
-        assert "ov_plugin" not in available_providers()
+        assert re.fullmatch(r"EP library 'ov_plugin' \(.*\) loaded but offers no device on this machine, .*", got.get("error", "")), got
+        assert "ov_plugin" not in got["available"]
     else:
-        # An Intel CPU: the device becomes an EP spec and the label is the plugin's EP.
-        rt = Runtime(zoo_like["tcn"], providers="ov_plugin", ep_library={"ov_plugin": openvino_plugin})
-        assert rt.providers[0] == "OpenVINOExecutionProvider"
-        assert "ov_plugin" in available_providers()
+        # An Intel CPU: the library adds a device per EP variant (OpenVINOExecutionProvider and
+        # meta devices such as .AUTO), listed in no fixed order. The spec takes the
+        # plain EP, on the CPU when it offers one, in every order.
+        assert "error" not in got, got
+        assert got["providers"][0] == "OpenVINOExecutionProvider"
+        assert "ov_plugin" in got["available"] and got["shape"] == [2, 3]
+        kind = "CPU" if ("OpenVINOExecutionProvider", "CPU") in openvino else min(k for n, k in openvino if n == "OpenVINOExecutionProvider")
+        assert [(name, typ.rsplit(".", 1)[-1]) for name, typ in got["picks"]] == [("OpenVINOExecutionProvider", kind)]
+    assert "ov_plugin" not in available_providers()  # this process registered nothing
+
+
+# The plugin-device choice on the device lists each outcome produces, whatever order they come in.
+# onnxruntime's OrtEpDevice cannot be built from Python, so these records carry the same fields.
+
+
+class OrtHardwareDeviceType(enum.Enum):
+    CPU = 0
+    GPU = 1
+    NPU = 2
+
+
+@dataclass(frozen=True)
+class _Hardware:
+    type: OrtHardwareDeviceType
+    vendor_id: int = 0x8086
+    device_id: int = 0
+
+
+@dataclass(frozen=True)
+class _EpDevice:
+    ep_name: str
+    device: _Hardware
+    ep_vendor: str = "Intel"
+
+
+_OV = "OpenVINOExecutionProvider"
+CPU, GPU = OrtHardwareDeviceType.CPU, OrtHardwareDeviceType.GPU
+# What the OpenVINO plugin offers on an Intel machine with an integrated GPU: each EP variant (its
+# source creates one per supported meta device: AUTO, HETERO, MULTI) on each device; on a CPU-only
+# Xeon the GPU rows are absent.
+INTEL_DEVICES = (
+    _EpDevice(f"{_OV}.AUTO", _Hardware(CPU)), _EpDevice(_OV, _Hardware(CPU)), _EpDevice(f"{_OV}.HETERO", _Hardware(CPU)),
+    _EpDevice(f"{_OV}.MULTI", _Hardware(CPU)), _EpDevice(f"{_OV}.AUTO", _Hardware(GPU, device_id=0x56A0)),
+    _EpDevice(_OV, _Hardware(GPU, device_id=0x56A0)),
+)
+
+
+def _orders(devices: tuple[_EpDevice, ...]) -> list[tuple[_EpDevice, ...]]:
+    rng = random.Random(0)
+    orders = [devices, devices[::-1]]
+    for _ in range(30):
+        orders.append(tuple(rng.sample(devices, len(devices))))
+    return orders
+
+
+@pytest.mark.parametrize(("suffix", "expected"), [("", [(_OV, CPU)]), ("CPU", [(_OV, CPU)]), ("gpu", [(_OV, GPU)]), ("0", [(_OV, CPU)])])
+def test_plugin_device_choice_does_not_depend_on_the_listed_order(suffix: str, expected: list[tuple[str, OrtHardwareDeviceType]]) -> None:
+    spec = f"ov_plugin:{suffix}" if suffix else "ov_plugin"
+    for devices in _orders(INTEL_DEVICES):
+        choice = _plugin_choice(spec, "ov_plugin", suffix, devices, {})
+        assert [(d.ep_name, d.device.type) for d in choice.devices] == expected, devices
+        assert choice.name == _OV and choice.is_plugin
+
+
+def test_plugin_device_index_and_type_errors_name_what_is_offered() -> None:
+    cpu_only = INTEL_DEVICES[:4]  # a CPU-only Xeon
+    seen = {_plugin_choice("ov_plugin:3", "ov_plugin", "3", order, {}).devices for order in _orders(cpu_only)}
+    assert seen == {(_EpDevice(f"{_OV}.MULTI", _Hardware(CPU)),)}
+    with pytest.raises(ProviderUnavailable, match=r"EP spec 'ov_plugin:4': the library 'ov_plugin' offers 4 device\(s\)"):
+        _plugin_choice("ov_plugin:4", "ov_plugin", "4", cpu_only, {})
+    with pytest.raises(ProviderUnavailable, match=r"EP spec 'ov_plugin:NPU': the library 'ov_plugin' offers devices of type CPU, GPU$"):
+        _plugin_choice("ov_plugin:NPU", "ov_plugin", "NPU", INTEL_DEVICES, {})
+
+
+def test_a_plugin_without_a_cpu_device_starts_with_its_first_device_type() -> None:
+    # A GPU-only plugin (and the variant-free order within a type) still gives one fixed choice.
+    gpus = (_EpDevice("VendorEP", _Hardware(GPU, device_id=2)), _EpDevice("VendorEP", _Hardware(GPU, device_id=1)))
+    for devices in _orders(gpus):
+        assert _plugin_choice("v", "v", "", devices, {}).devices == (gpus[1],)
+        assert _plugin_choice("v:gpu", "v", "gpu", devices, {}).devices == (gpus[1], gpus[0])
 
 
 # ------------------------------------------------------------------- --ep-library on the CLI
