@@ -58,10 +58,24 @@ def parse_shapes(options: Sequence[str]) -> dict[str, tuple[int, ...] | int]:
 
 
 def random_inputs(
-    infos: Sequence[TensorInfo], shapes: Mapping[str, Sequence[int] | int], seed: int = 0, names: Sequence[str] | None = None
+    infos: Sequence[TensorInfo],
+    shapes: Mapping[str, Sequence[int] | int],
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+    *,
+    unnamed: int | None = None,
+    max_bytes: int = MAX_RANDOM_BYTES,
 ) -> dict[str, np.ndarray]:
-    """Random arrays for the named inputs (all by default) at the given or declared shapes."""
+    """Random arrays for the named inputs (all by default) at the given or declared shapes.
+
+    ``unnamed`` sizes dynamic dims that have no name (otherwise they must be given). Each array,
+    and all of them together, may take at most ``max_bytes``.
+
+    Raises:
+        UsageError: a shape is missing, malformed or too large.
+    """
     rng = np.random.default_rng(seed)
+    total = 0
     symbols = {k: v for k, v in shapes.items() if isinstance(v, int)}
     # A shape given for one input fixes its symbolic dims for the others ("batch" in x and h).
     for info in infos:
@@ -90,6 +104,8 @@ def random_inputs(
                     dims.append(dim)
                 elif isinstance(dim, str) and dim in symbols:
                     dims.append(symbols[dim])
+                elif dim is None and unnamed is not None:
+                    dims.append(unnamed)
                 else:
                     raise UsageError(
                         f"input {info.name!r} dim {axis} ({dim or '?'}) is symbolic: give --shape "
@@ -102,10 +118,13 @@ def random_inputs(
         kind = np.dtype(info.dtype).kind if info.dtype in _NUMPY_DTYPES else "O"
         if kind != "O":
             nbytes = int(np.prod(shape, dtype=object)) * np.dtype(info.dtype).itemsize
-            if nbytes > MAX_RANDOM_BYTES:
+            total += nbytes
+            if nbytes > max_bytes or total > max_bytes:
+                what = "would take" if nbytes > max_bytes else "would bring the random inputs to"
                 raise UsageError(
-                    f"input {info.name!r}: a random {info.dtype} array of shape {shape} would take {nbytes / 2**30:.1f} GiB "
-                    f"(limit {MAX_RANDOM_BYTES // 2**30} GiB); give a smaller --shape or a .npy file"
+                    f"input {info.name!r}: a random {info.dtype} array of shape {shape} {what} "
+                    f"{max(nbytes, total) / 2**30:.3g} GiB (limit {max_bytes / 2**30:.3g} GiB); give a smaller "
+                    "--shape or a .npy file"
                 )
         if kind == "f":
             arrays[info.name] = rng.standard_normal(shape).astype(info.dtype)

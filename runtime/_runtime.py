@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import onnx
 import onnxruntime as ort
 
 from ortkit.runtime._errors import InputError, ModelRejected, ProviderUnavailable, RunFailed
+from ortkit.runtime._guard import RecurrentGuard
 from ortkit.runtime._inputs import InputPlan, TensorInfo
 from ortkit.runtime._providers import (
     CPU,
@@ -22,9 +23,14 @@ from ortkit.runtime._providers import (
     register_libraries,
     resolve_providers,
 )
+from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
 
-__all__ = ["Runtime", "OPTIMIZATION_LEVELS"]
+__all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
+
+# More intra-op threads than this many per usable core only add contention (and memory: 100,000
+# threads took over a minute and 2.7 GB before failing); `max_threads` raises the cap on purpose.
+THREADS_PER_CORE = 4
 
 OPTIMIZATION_LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -71,10 +77,19 @@ class Runtime:
         shrink_arena: release the CPU (and device) memory arena after every run (onnxruntime's
             ``memory.enable_memory_arena_shrinkage`` run option), trading some speed for memory
             that returns to its baseline after a large input.
+        isolate: hold the onnxruntime session in a child process, so that a kernel that aborts,
+            crashes or hangs ends the child, not the application (`RunFailed`, or `ModelRejected`
+            while loading); the next `run` starts a new child. For untrusted models. Costs a
+            process start and a copy of inputs and outputs per call; calls are served one at a time.
+        timeout: with ``isolate``, the seconds one `run` may take before the child is stopped
+            (`RunFailed`); None waits for ever.
+        max_threads: the most intra-op threads accepted (default: `THREADS_PER_CORE` per usable
+            core).
 
     Raises:
         ModelRejected: the model is unsafe, unreadable, or onnxruntime cannot load it.
-        ProviderUnavailable: an EP spec is unknown, not installed, or not the one running.
+        ProviderUnavailable: an EP spec is unknown, not installed, or not the one running; or
+            ``threads`` is not a positive integer up to ``max_threads``.
     """
 
     def __init__(
@@ -89,17 +104,55 @@ class Runtime:
         ep_options: Mapping[str, Mapping[str, Any]] | None = None,
         strict: bool = True,
         shrink_arena: bool = False,
+        isolate: bool = False,
+        timeout: float | None = None,
+        max_threads: int | None = None,
     ) -> None:
-        if not isinstance(optimization, str) or optimization not in OPTIMIZATION_LEVELS:
-            raise ProviderUnavailable(
-                f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
-            )
-        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-            raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
+        _check_options(optimization, threads, max_threads)
         self._safe: SafeModel = load_model_safely(model, base_dir)
         self._where = str(self._safe.path) if self._safe.path else "the model"
         self._threads = threads
         self._optimization = optimization
+        self._closed = False
+        self._guard = RecurrentGuard(self._safe.proto, self._where)
+        self._isolated: IsolatedSession | None = None
+        self._session: Any = None
+        if isolate:
+            folder = base_dir if base_dir is not None else (self._safe.path.parent if self._safe.path else None)
+            options = dict(providers=providers if isinstance(providers, str) else list(providers), threads=threads,
+                           optimization=optimization, base_dir=None if folder is None else os.fspath(folder),
+                           ep_library=dict(ep_library or {}), ep_options={k: dict(v) for k, v in (ep_options or {}).items()},
+                           strict=strict, shrink_arena=shrink_arena, max_threads=max_threads)
+            self._isolated = IsolatedSession(self._safe.data, options, self._where, timeout)
+            described = self._isolated.description
+            self._providers = list(described.providers)
+            self._assignment, self._ops_per_ep = described.assignment, described.ops_per_ep
+            self._inputs, self._outputs = described.inputs, described.outputs
+        else:
+            self._open_session(providers, ep_library, ep_options, strict)
+        self._output_names = [o.name for o in self._outputs]
+        self._plan = InputPlan(self._inputs)
+        self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}
+        self._run_options: ort.RunOptions | None = None
+        self._device = None if isolate else DEVICE_EPS.get(self._providers[0])
+        if shrink_arena and not isolate:
+            self._run_options = ort.RunOptions()
+            arenas = ["cpu:0"]
+            if self._device == "cuda":
+                arenas.append(f"gpu:{self._device_id()}")
+            self._run_options.add_run_config_entry(_SHRINK, ";".join(arenas))
+        self._local = threading.local()
+        self._bound_device: tuple[str, int] | None = None
+        if self._device is not None:
+            self._bound_device = (self._device, self._device_id())
+
+    def _open_session(
+        self,
+        providers: str | Iterable[str],
+        ep_library: Mapping[str, str | os.PathLike[str]] | None,
+        ep_options: Mapping[str, Mapping[str, Any]] | None,
+        strict: bool,
+    ) -> None:
         register_libraries(ep_library)
         choices, auto = resolve_providers(providers, ep_options, strict)
         self._requested = choices
@@ -113,7 +166,6 @@ class Runtime:
                 problem = check_cpu_fallback(choices, self._ops_per_ep.get(CPU, {}))
             if problem:
                 raise ProviderUnavailable(problem)
-
         graph = self._safe.proto.graph
         unranked = {
             v.name for v in [*graph.input, *graph.output]
@@ -121,27 +173,10 @@ class Runtime:
         }
         self._inputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_inputs())
         self._outputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_outputs())
-        self._output_names = [o.name for o in self._outputs]
-        self._plan = InputPlan(self._inputs)
-        self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}
-
-        self._run_options: ort.RunOptions | None = None
-        primary = self._providers[0]
-        self._device = DEVICE_EPS.get(primary)
-        if shrink_arena:
-            self._run_options = ort.RunOptions()
-            arenas = ["cpu:0"]
-            if self._device == "cuda":
-                arenas.append(f"gpu:{self._device_id()}")
-            self._run_options.add_run_config_entry(_SHRINK, ";".join(arenas))
         # The C++ session's run skips the Python wrapper's per-call name validation (the plan has
         # already checked names) and its EP-fallback retry (disabled above anyway).
         raw = getattr(self._session, "_sess", None)
         self._raw_run = raw.run if raw is not None and hasattr(raw, "run") else self._session.run
-        self._local = threading.local()
-        self._bound_device: tuple[str, int] | None = None
-        if self._device is not None:
-            self._bound_device = (self._device, self._device_id())
 
     # ----------------------------------------------------------------- session creation
     def _options(self) -> ort.SessionOptions:
@@ -251,7 +286,14 @@ class Runtime:
 
     @property
     def session(self) -> ort.InferenceSession:
-        """The underlying onnxruntime session, for raw comparisons."""
+        """The underlying onnxruntime session, for raw comparisons.
+
+        Raises:
+            RunFailed: the runtime is closed, or isolated (its session lives in another process).
+        """
+        if self._session is None:
+            state = "closed" if self._closed else "isolated (isolate=True): its session lives in a child process"
+            raise RunFailed(f"{self._where}: no in-process session; the runtime is {state}")
         return self._session
 
     @property
@@ -281,14 +323,14 @@ class Runtime:
                 disagree on a shared symbolic dim.
             RunFailed: onnxruntime failed on inputs that match the signature.
         """
+        if self._closed:
+            raise RunFailed(f"{self._where}: the runtime is closed; create a new Runtime to run again")
         feed = self._plan.feed(inputs, cast)
-        try:
-            if self._bound_device is None:
-                outputs = self._raw_run(self._output_names, feed, self._run_options)
-            else:
-                outputs = self._run_bound(feed)
-        except Exception as error:
-            raise self._run_error(error) from None
+        self._guard.check(feed)
+        if self._isolated is not None:
+            outputs = self._isolated.run(self._output_names, feed)
+        else:
+            outputs = self._execute(self._output_names, feed)
         if as_tuple:
             return tuple(outputs)
         return dict(zip(self._output_names, outputs))
@@ -300,6 +342,60 @@ class Runtime:
                 raise InputError("pass inputs either by position or by name, not both")
             return self.run(kwargs)
         return self.run(args[0] if len(args) == 1 else list(args))
+
+    def _execute(self, output_names: list[str], feed: dict[str, Any]) -> list[Any]:
+        """Run a checked feed in this process (also the isolated child's side of `run`)."""
+        try:
+            if self._bound_device is None:
+                return self._raw_run(output_names, feed, self._run_options)  # type: ignore[no-any-return]
+            return self._run_bound(feed)
+        except Exception as error:
+            raise self._run_error(error) from None
+
+    # ----------------------------------------------------------------- life cycle
+    def warmup(self, shapes: Mapping[str, Sequence[int] | int] | None = None, runs: int = 1) -> None:
+        """Run the model ``runs`` times on random inputs, so that the first real call does not pay
+        for onnxruntime's lazy allocations and kernel selection.
+
+        Args:
+            shapes: input name -> shape, or symbolic dim -> size (as ``ortkit run --shape``);
+                symbolic dims not given are 1.
+            runs: how many runs.
+
+        Raises:
+            UsageError: a shape is malformed or the random inputs would be too large.
+            RunFailed: the runtime is closed or onnxruntime failed.
+        """
+        from ortkit.runtime._files import random_inputs
+
+        given = dict(shapes or {})
+        for info in self._inputs:
+            for dim in info.dims:
+                if isinstance(dim, str):
+                    given.setdefault(dim, 1)
+        feed = random_inputs(self._inputs, given, seed=0, unnamed=1)
+        for _ in range(max(1, int(runs))):
+            self.run(feed)
+
+    def close(self) -> None:
+        """Release the session (and stop the isolated process). Later `run` calls raise
+        `RunFailed`; closing twice is harmless."""
+        self._closed = True
+        if self._isolated is not None:
+            self._isolated.close()
+        self._session = None
+        self._raw_run = None
+        self._local = threading.local()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _run_error(self, error: Exception) -> Exception:
         text = _first_line(error)
@@ -374,6 +470,32 @@ def _read_assignment(session: ort.InferenceSession) -> tuple[dict[str, int], dic
         for node in nodes:
             per_op[node.op_type] = per_op.get(node.op_type, 0) + 1
     return counts, ops
+
+
+def _check_options(optimization: Any, threads: Any, max_threads: Any) -> None:
+    if not isinstance(optimization, str) or optimization not in OPTIMIZATION_LEVELS:
+        raise ProviderUnavailable(
+            f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
+        )
+    if max_threads is not None and (not isinstance(max_threads, int) or isinstance(max_threads, bool) or max_threads < 1):
+        raise ProviderUnavailable(f"max_threads must be a positive integer or None, got {max_threads!r}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
+    cores = usable_cores()
+    limit = max_threads if max_threads is not None else THREADS_PER_CORE * cores
+    if threads is not None and threads > limit:
+        raise ProviderUnavailable(
+            f"threads={threads} is more than {limit} ({THREADS_PER_CORE} per core on {cores} usable cores, "
+            "or max_threads); more threads than cores only contend: pass max_threads to allow it"
+        )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else all of the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _first_line(error: BaseException) -> str:

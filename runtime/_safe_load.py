@@ -157,7 +157,43 @@ def _parse(data: bytes, where: str) -> ModelProto:
         )
     if not proto.graph.output:
         raise ModelRejected(f"{where}: the graph declares no output (truncated or corrupt)")
+    _check_strings(proto, where)
     return proto
+
+
+def _check_strings(proto: ModelProto, where: str) -> None:
+    """Decode every string field once, so that invalid UTF-8 (which protobuf decodes lazily, on
+    first access, as a UnicodeDecodeError wherever that happens to be) is refused here, by field."""
+    stack: list[tuple[str, object]] = [("model", proto)]
+    while stack:
+        path, message = stack.pop()
+        for field in message.DESCRIPTOR.fields:  # type: ignore[attr-defined]
+            if field.type == field.TYPE_STRING:
+                try:
+                    value = getattr(message, field.name)
+                    if field.is_repeated:
+                        list(value)
+                except UnicodeDecodeError as error:
+                    raise ModelRejected(
+                        f"{where}: {path}.{field.name} is not valid UTF-8 (byte {error.start}); the file is corrupt"
+                    ) from None
+            elif field.type == field.TYPE_MESSAGE:
+                if field.is_repeated:
+                    if field.message_type.GetOptions().map_entry:
+                        continue  # ONNX has no map fields; a map would be walked as its own entries
+                    items = getattr(message, field.name)
+                    stack.extend((f"{path}.{field.name}[{i}]{_named(item)}", item) for i, item in enumerate(items))
+                elif message.HasField(field.name):  # type: ignore[attr-defined]
+                    stack.append((f"{path}.{field.name}", getattr(message, field.name)))
+
+
+def _named(message: object) -> str:
+    # A readable anchor for the path (a node's or tensor's name), when that name itself decodes.
+    try:
+        name = getattr(message, "name", "") or getattr(message, "key", "")
+    except UnicodeDecodeError:
+        return ""
+    return f" ({_short(name, 40)})" if isinstance(name, str) and name else ""
 
 
 def _tensors(model: ModelProto) -> Iterator[tuple[str, TensorProto]]:
