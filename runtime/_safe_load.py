@@ -169,10 +169,13 @@ def _check_strings(proto: ModelProto, where: str) -> None:
         path, message = stack.pop()
         for field in message.DESCRIPTOR.fields:  # type: ignore[attr-defined]
             if field.type == field.TYPE_STRING:
+                # protobuf (upb) hands back invalid UTF-8 as bytes instead of str, or raises.
                 try:
                     value = getattr(message, field.name)
-                    if field.is_repeated:
-                        list(value)
+                    values = list(value) if field.is_repeated else [value]
+                    bad = next((v for v in values if not isinstance(v, str)), None)
+                    if bad is not None:
+                        bytes(bad).decode("utf-8")
                 except UnicodeDecodeError as error:
                     raise ModelRejected(
                         f"{where}: {path}.{field.name} is not valid UTF-8 (byte {error.start}); the file is corrupt"
