@@ -123,7 +123,7 @@ def random_inputs(
                 what = "would take" if nbytes > max_bytes else "would bring the random inputs to"
                 raise UsageError(
                     f"input {info.name!r}: a random {info.dtype} array of shape {shape} {what} "
-                    f"{max(nbytes, total) / 2**30:.3g} GiB (limit {max_bytes / 2**30:.3g} GiB); give a smaller "
+                    f"{max(nbytes, total) / 2**30:.1f} GiB (limit {max_bytes / 2**30:g} GiB); give a smaller "
                     "--shape or a .npy file"
                 )
         if kind == "f":
@@ -159,13 +159,20 @@ def run_model_files(
     seed: int = 0,
     cast: bool = False,
     ep_library: Mapping[str, str] | None = None,
+    isolate: bool = False,
 ) -> RunSummary:
     """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
     ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
-    (``.npz``) when given."""
+    (``.npz``) when given. ``isolate`` runs onnxruntime in a child process (see `Runtime`)."""
     from ortkit.runtime._runtime import Runtime
 
-    rt = Runtime(model, parse_providers(providers), ep_library=ep_library)
+    with Runtime(model, parse_providers(providers), ep_library=ep_library, isolate=isolate) as rt:
+        return _run_once(rt, inputs, shapes, output, seed, cast)
+
+
+def _run_once(
+    rt: Any, inputs: Sequence[str], shapes: Sequence[str], output: str | os.PathLike[str] | None, seed: int, cast: bool
+) -> RunSummary:
     names = [i.name for i in rt.inputs]
     sources: dict[str, str] = {}
     for option in inputs:
