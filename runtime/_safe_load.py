@@ -161,12 +161,19 @@ def _parse(data: bytes, where: str) -> ModelProto:
     return proto
 
 
+_DIMENSION = onnx.TensorShapeProto.Dimension.DESCRIPTOR
+
+
 def _check_strings(proto: ModelProto, where: str) -> None:
     """Decode every string field once, so that invalid UTF-8 (which protobuf decodes lazily, on
-    first access, as a UnicodeDecodeError wherever that happens to be) is refused here, by field."""
+    first access, as a UnicodeDecodeError wherever that happens to be) is refused here, by field;
+    and refuse negative declared dims on the way."""
     stack: list[tuple[str, object]] = [("model", proto)]
     while stack:
         path, message = stack.pop()
+        if message.DESCRIPTOR is _DIMENSION and message.HasField("dim_value") and message.dim_value < 0:  # type: ignore[attr-defined]
+            # onnx's own shape inference asserts (aborts the process) on some negative dims.
+            raise ModelRejected(f"{where}: {path} is {message.dim_value}; a declared dim cannot be negative")  # type: ignore[attr-defined]
         for field in message.DESCRIPTOR.fields:  # type: ignore[attr-defined]
             if field.type == field.TYPE_STRING:
                 # protobuf (upb) hands back invalid UTF-8 as bytes instead of str, or raises.
