@@ -14,11 +14,11 @@ from ortkit.base import ONNXRUNTIME_MISSING
 if importlib.util.find_spec("onnxruntime") is None:
     raise ImportError(ONNXRUNTIME_MISSING, name="onnxruntime")
 
-from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, ProviderUnavailable  # noqa: E402
+from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, ProviderUnavailable, RunFailed  # noqa: E402
 from ortkit.runtime._inputs import TensorInfo  # noqa: E402
 from ortkit.runtime._inspect import FlopCount, ModelReport, count_flops, inspect_model  # noqa: E402
 from ortkit.runtime._providers import AUTO_ORDER, available_providers, parse_ep_libraries  # noqa: E402
-from ortkit.runtime._runtime import Runtime  # noqa: E402
+from ortkit.runtime._runtime import THREADS_PER_CORE, Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
 
@@ -40,7 +40,9 @@ __all__ = [
     "parse_shapes",
     "ProviderUnavailable",
     "run_model_files",
+    "RunFailed",
     "Runtime",
     "Stream",
     "TensorInfo",
+    "THREADS_PER_CORE",
 ]

@@ -15,10 +15,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from ortkit.base import UsageError
-from ortkit.runtime import InputError, ModelRejected, ProviderUnavailable, Runtime
-from ortkit.runtime._errors import RunFailed
+from ortkit.runtime import THREADS_PER_CORE, InputError, ModelRejected, ProviderUnavailable, RunFailed, Runtime
 from ortkit.runtime._files import random_inputs
-from ortkit.runtime._runtime import THREADS_PER_CORE, usable_cores
+from ortkit.runtime._runtime import usable_cores
 from tests.runtime.conftest import gru_model, mlp_model, two_input_model
 
 HIDDEN = 4
@@ -308,3 +307,31 @@ def test_cli_run_and_inspect_survive_hostile_models(tmp_path: Path) -> None:
         result = runner.invoke(main, command)
         assert result.exit_code == 1 and "is not valid UTF-8" in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_negative_declared_dim_is_rejected_before_shape_inference() -> None:
+    # onnx's Slice shape inference asserts (aborts) on this; found by the long fuzz run.
+    model = gru_after_empty_slice()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    with pytest.raises(ModelRejected, match=r"dim\[0\] is -1; a declared dim cannot be negative"):
+        Runtime(model, "cpu")
+
+
+def test_isolated_stream_and_threads_match_in_process() -> None:
+    import threading
+
+    data = gru_model().SerializeToString()
+    x = np.random.default_rng(1).standard_normal((1, 6, 5)).astype(np.float32)
+    expected = Runtime(data, "cpu").stream().push(x)["y"]
+    with Runtime(data, "cpu", isolate=True) as rt:
+        stream = rt.stream()
+        got = np.concatenate([stream.push(x[:, :3])["y"], stream.push(x[:, 3:])["y"]], axis=1)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        results: list[np.ndarray] = []
+        feed = {"x": x, "h": np.zeros((1, 1, 16), np.float32)}
+        threads = [threading.Thread(target=lambda: results.append(rt.run(feed)["y"])) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 4 and all(np.array_equal(r, results[0]) for r in results)
