@@ -12,7 +12,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ortkit.runtime._binding import _Binding, _read_assignment
 from ortkit.runtime._errors import InputError, ModelRejected, ProviderUnavailable, RunFailed
+from ortkit.runtime._limits import THREADS_PER_CORE, check_options
 from ortkit.runtime._guard import RecurrentGuard
 from ortkit.runtime._inputs import InputPlan, TensorInfo
 from ortkit.runtime._providers import (
@@ -28,9 +30,6 @@ from ortkit.runtime._safe_load import SafeModel, load_model_safely
 
 __all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
 
-# More intra-op threads than this many per usable core only add contention (and memory: 100,000
-# threads took over a minute and 2.7 GB before failing); `max_threads` raises the cap on purpose.
-THREADS_PER_CORE = 4
 
 OPTIMIZATION_LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -108,7 +107,7 @@ class Runtime:
         timeout: float | None = None,
         max_threads: int | None = None,
     ) -> None:
-        _check_options(optimization, threads, max_threads)
+        check_options(optimization, threads, max_threads, OPTIMIZATION_LEVELS)
         self._safe: SafeModel = load_model_safely(model, base_dir)
         self._where = str(self._safe.path) if self._safe.path else "the model"
         self._threads = threads
@@ -420,83 +419,6 @@ class Runtime:
         from ortkit.runtime._stream import Stream
 
         return Stream(self, initial_state)
-
-
-class _Binding:
-    """One thread's I/O binding: device OrtValues for the inputs, reused while shapes repeat."""
-
-    def __init__(self, session: ort.InferenceSession, device: tuple[str, int], output_names: list[str]) -> None:
-        self.session = session
-        self.device, self.device_id = device
-        self.io = session.io_binding()
-        self.values: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
-        self.output_names = output_names
-
-    def run(self, feed: dict[str, np.ndarray], run_options: ort.RunOptions | None) -> list[np.ndarray]:
-        for name, array in feed.items():
-            if not array.flags.c_contiguous:
-                array = np.ascontiguousarray(array)
-            held = self.values.get(name)
-            if held is not None and held[0] == array.shape and held[1] == array.dtype:
-                held[2].update_inplace(array)
-                continue
-            # An OrtValue that owns its memory: update_inplace on one made from the caller's
-            # array would write into the caller's array.
-            value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype, self.device, self.device_id)
-            value.update_inplace(array)
-            self.values[name] = (array.shape, array.dtype, value)
-            self.io.bind_ortvalue_input(name, value)
-        # Outputs are bound afresh each run: a binding keeps the previous run's output buffers,
-        # whose shapes need not fit this run's.
-        for name in self.output_names:
-            self.io.bind_output(name, self.device, self.device_id)
-        self.session.run_with_iobinding(self.io, run_options)
-        return self.io.copy_outputs_to_cpu()
-
-
-def _read_assignment(session: ort.InferenceSession) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    getter = getattr(session, "get_provider_graph_assignment_info", None)
-    if getter is None:
-        return {}, {}
-    try:
-        subgraphs = getter()
-    except Exception:  # not recorded by this build
-        return {}, {}
-    counts: dict[str, int] = {}
-    ops: dict[str, dict[str, int]] = {}
-    for subgraph in subgraphs:
-        nodes = subgraph.get_nodes()
-        counts[subgraph.ep_name] = counts.get(subgraph.ep_name, 0) + len(nodes)
-        per_op = ops.setdefault(subgraph.ep_name, {})
-        for node in nodes:
-            per_op[node.op_type] = per_op.get(node.op_type, 0) + 1
-    return counts, ops
-
-
-def _check_options(optimization: Any, threads: Any, max_threads: Any) -> None:
-    if not isinstance(optimization, str) or optimization not in OPTIMIZATION_LEVELS:
-        raise ProviderUnavailable(
-            f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
-        )
-    if max_threads is not None and (not isinstance(max_threads, int) or isinstance(max_threads, bool) or max_threads < 1):
-        raise ProviderUnavailable(f"max_threads must be a positive integer or None, got {max_threads!r}")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
-    cores = usable_cores()
-    limit = max_threads if max_threads is not None else THREADS_PER_CORE * cores
-    if threads is not None and threads > limit:
-        raise ProviderUnavailable(
-            f"threads={threads} is more than {limit} ({THREADS_PER_CORE} per core on {cores} usable cores, "
-            "or max_threads); more threads than cores only contend: pass max_threads to allow it"
-        )
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), else all of the machine's."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ortkit.base import UsageError
 from ortkit.runtime import THREADS_PER_CORE, InputError, ModelRejected, ProviderUnavailable, RunFailed, Runtime
 from ortkit.runtime._files import random_inputs
-from ortkit.runtime._runtime import usable_cores
+from ortkit.runtime._limits import usable_cores
 from tests.runtime.conftest import gru_model, mlp_model, two_input_model
 
 HIDDEN = 4
