@@ -42,6 +42,7 @@ _WEIGHTS = (1, 2)
 # would cost as much as the model.
 _SMALL_INITIALIZER = 4096
 _CACHE_SIZE = 1024
+_MISSING: Any = object()
 
 
 class RecurrentGuard:
@@ -96,9 +97,9 @@ class RecurrentGuard:
         if not self.per_call:
             return
         key = tuple(getattr(feed.get(n), "shape", None) for n in self._input_names)
-        if key in self._cache:
-            problem = self._cache[key]
-        else:
+        # One get (not `in` then `[]`): another thread may clear the cache in between.
+        problem = self._cache.get(key, _MISSING)
+        if problem is _MISSING:
             problem = self._problem(dict(zip(self._input_names, key)))
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()

@@ -62,10 +62,14 @@ class IsolatedSession:
         # A plain interpreter, not multiprocessing's spawn: spawn re-imports the application's
         # __main__, which breaks scripts that lack an ``if __name__ == "__main__"`` guard.
         self._stderr = tempfile.TemporaryFile()
-        process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            close_fds=True,
-        )
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                close_fds=True,
+            )
+        except OSError as error:  # no interpreter at sys.executable (an embedded Python), no processes left
+            error_type = ModelRejected if loading else RunFailed
+            raise error_type(f"cannot start the isolated process for {self._where} ({sys.executable}): {error}") from None
         assert process.stdin is not None and process.stdout is not None
         self._process = process
         self._send_conn = Connection(os.dup(process.stdin.fileno()), readable=False)
