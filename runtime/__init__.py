@@ -1,7 +1,7 @@
 """The embeddable session wrapper: safe loading, explicit execution providers, checked inputs,
 thread-safe fast runs and streaming, on top of onnxruntime.
 
-Imports only numpy, onnx, onnxruntime and `ortkit.base._errors`: it installs and runs on a machine
+Imports only numpy, onnx, onnxruntime and `ortkit.base`: it installs and runs on a machine
 without torch.
 """
 
@@ -14,18 +14,17 @@ from ortkit.base import ONNXRUNTIME_MISSING
 if importlib.util.find_spec("onnxruntime") is None:
     raise ImportError(ONNXRUNTIME_MISSING, name="onnxruntime")
 
-from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, ProviderUnavailable  # noqa: E402
+from ortkit.runtime._errors import InputError, ModelRejected, NotStreamable, ProviderUnavailable, RunFailed  # noqa: E402
 from ortkit.runtime._inputs import TensorInfo  # noqa: E402
 from ortkit.runtime._inspect import FlopCount, ModelReport, count_flops, inspect_model  # noqa: E402
 from ortkit.runtime._providers import AUTO_ORDER, available_providers, parse_ep_libraries  # noqa: E402
 from ortkit.runtime._feeds import random_array, random_feeds  # noqa: E402
 from ortkit.runtime._metadata import METADATA_KEYS, OrtkitMetadata, StateSpec, metadata_props, read_metadata  # noqa: E402
 from ortkit.runtime._providers import EP_ALIASES, canonical_ep, is_known_provider, provider_name, short_ep_name  # noqa: E402
-from ortkit.runtime._runtime import Runtime  # noqa: E402
+from ortkit.runtime._runtime import THREADS_PER_CORE, Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
-
-from ortkit.runtime._files import parse_providers, parse_shapes, run_model_files
+from ortkit.runtime._files import parse_providers, parse_shapes, run_model_files  # noqa: E402
 
 __all__ = [
     "AUTO_ORDER",
@@ -54,8 +53,10 @@ __all__ = [
     "random_feeds",
     "read_metadata",
     "run_model_files",
+    "RunFailed",
     "Runtime",
     "StateSpec",
     "Stream",
     "TensorInfo",
+    "THREADS_PER_CORE",
 ]

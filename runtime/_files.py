@@ -59,10 +59,24 @@ def parse_shapes(options: Sequence[str]) -> dict[str, tuple[int, ...] | int]:
 
 
 def random_inputs(
-    infos: Sequence[TensorInfo], shapes: Mapping[str, Sequence[int] | int], seed: int = 0, names: Sequence[str] | None = None
+    infos: Sequence[TensorInfo],
+    shapes: Mapping[str, Sequence[int] | int],
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+    *,
+    unnamed: int | None = None,
+    max_bytes: int = MAX_RANDOM_BYTES,
 ) -> dict[str, np.ndarray]:
-    """Random arrays for the named inputs (all by default) at the given or declared shapes."""
+    """Random arrays for the named inputs (all by default) at the given or declared shapes.
+
+    ``unnamed`` sizes dynamic dims that have no name (otherwise they must be given). Each array,
+    and all of them together, may take at most ``max_bytes``.
+
+    Raises:
+        UsageError: a shape is missing, malformed or too large.
+    """
     rng = np.random.default_rng(seed)
+    total = 0
     symbols = {k: v for k, v in shapes.items() if isinstance(v, int)}
     # A shape given for one input fixes its symbolic dims for the others ("batch" in x and h).
     for info in infos:
@@ -91,6 +105,8 @@ def random_inputs(
                     dims.append(dim)
                 elif isinstance(dim, str) and dim in symbols:
                     dims.append(symbols[dim])
+                elif dim is None and unnamed is not None:
+                    dims.append(unnamed)
                 else:
                     raise UsageError(
                         f"input {info.name!r} dim {axis} ({dim or '?'}) is symbolic: give --shape "
@@ -103,10 +119,13 @@ def random_inputs(
         kind = np.dtype(info.dtype).kind if info.dtype in _NUMPY_DTYPES else "O"
         if kind != "O":
             nbytes = int(np.prod(shape, dtype=object)) * np.dtype(info.dtype).itemsize
-            if nbytes > MAX_RANDOM_BYTES:
+            total += nbytes
+            if nbytes > max_bytes or total > max_bytes:
+                what = "would take" if nbytes > max_bytes else "would bring the random inputs to"
                 raise UsageError(
-                    f"input {info.name!r}: a random {info.dtype} array of shape {shape} would take {nbytes / 2**30:.1f} GiB "
-                    f"(limit {MAX_RANDOM_BYTES // 2**30} GiB); give a smaller --shape or a .npy file"
+                    f"input {info.name!r}: a random {info.dtype} array of shape {shape} {what} "
+                    f"{max(nbytes, total) / 2**30:.1f} GiB (limit {max_bytes / 2**30:g} GiB); give a smaller "
+                    "--shape or a .npy file"
                 )
         if kind == "O":
             raise UsageError(f"input {info.name!r} has dtype {info.dtype}: give it as a .npy file")
@@ -136,13 +155,20 @@ def run_model_files(
     seed: int = 0,
     cast: bool = False,
     ep_library: Mapping[str, str] | None = None,
+    isolate: bool = False,
 ) -> RunSummary:
     """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
     ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
-    (``.npz``) when given."""
+    (``.npz``) when given. ``isolate`` runs onnxruntime in a child process (see `Runtime`)."""
     from ortkit.runtime._runtime import Runtime
 
-    rt = Runtime(model, parse_providers(providers), ep_library=ep_library)
+    with Runtime(model, parse_providers(providers), ep_library=ep_library, isolate=isolate) as rt:
+        return _run_once(rt, inputs, shapes, output, seed, cast)
+
+
+def _run_once(
+    rt: Any, inputs: Sequence[str], shapes: Sequence[str], output: str | os.PathLike[str] | None, seed: int, cast: bool
+) -> RunSummary:
     names = [i.name for i in rt.inputs]
     sources: dict[str, str] = {}
     for option in inputs:

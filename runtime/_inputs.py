@@ -255,15 +255,65 @@ class InputPlan:
         if value.dtype.kind == "c" and dtype.kind != "c":
             raise InputError(f"input {info.name!r}: cannot cast complex {got} to {dtype.name} (it would drop the imaginary part)")
         try:
+            if value.dtype.kind == "O":
+                value = _numeric_objects(info, value)
+            if dtype.kind in "iu" and value.dtype.kind in "biuf":
+                _check_integral(info, value, dtype)
             with np.errstate(invalid="ignore", over="ignore"):
                 converted = value.astype(dtype, casting="unsafe")
-            if dtype.kind in "iub" and value.dtype.kind in "fcO":
-                finite = np.isfinite(value.astype(np.float64)) if value.dtype.kind != "c" else np.isfinite(value)
-                if not finite.all():
-                    raise InputError(f"input {info.name!r}: cannot cast NaN or infinity to {dtype.name}")
+            if dtype.kind == "b" and value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise InputError(f"input {info.name!r}: cannot cast NaN or infinity to {dtype.name}")
+            if dtype.kind == "f" and value.dtype.kind in "iuf" and value.size:
+                # float64 1e300 -> float32 is inf: a value the caller never gave.
+                invented = np.isinf(converted) & ~np.isinf(value) if value.dtype.kind == "f" else np.isinf(converted)
+                if invented.any():
+                    bad = value[invented].flat[0].item()
+                    info_f = np.finfo(dtype)
+                    raise InputError(
+                        f"input {info.name!r}: {bad!r} is out of the range of {dtype.name} "
+                        f"[{info_f.min:g}, {info_f.max:g}]; cast=True does not turn it into infinity"
+                    )
+        except InputError:
+            raise
         except (ValueError, TypeError, OverflowError) as error:
             raise InputError(f"input {info.name!r}: cannot cast {got} to {dtype.name}: {_first_line(error)}") from None
         return converted
+
+
+def _numeric_objects(info: TensorInfo, value: np.ndarray) -> np.ndarray:
+    """An object array (Python ints or floats) as a numeric array, so that its range is checked
+    like any other; a Python int beyond 64 bits stays an error, not a wrapped number."""
+    try:
+        return np.array(value.tolist())
+    except (OverflowError, ValueError, TypeError) as error:
+        raise InputError(f"input {info.name!r}: cannot read these objects as numbers: {_first_line(error)}") from None
+
+
+def _check_integral(info: TensorInfo, value: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse what a cast to an integer type would invent: a value out of its range (wrapped), a
+    fraction (truncated), NaN or infinity (undefined)."""
+    if value.size == 0:
+        return
+    limits = np.iinfo(dtype)
+    if value.dtype.kind == "f":
+        finite = np.isfinite(value)
+        if not finite.all():
+            bad = value[~finite].flat[0].item()
+            raise InputError(f"input {info.name!r}: cannot cast {bad!r} to {dtype.name} (NaN or infinity)")
+        fraction = value != np.trunc(value)
+        if fraction.any():
+            bad = value[fraction].flat[0].item()
+            raise InputError(
+                f"input {info.name!r}: {bad!r} is not a whole number; cast=True does not round it to {dtype.name}"
+            )
+    # Python compares int and float exactly, so the bounds hold at 2**63 and beyond.
+    low, high = value.min().item(), value.max().item()
+    for bad in (low, high):
+        if not limits.min <= bad <= limits.max:
+            raise InputError(
+                f"input {info.name!r}: {bad!r} is out of the range of {dtype.name} [{limits.min}, {limits.max}]; "
+                "cast=True does not wrap or clip values"
+            )
 
 
 _CASTABLE_KINDS = frozenset("biufcO")

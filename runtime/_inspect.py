@@ -375,16 +375,19 @@ def inspect_model(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     ep_library: Mapping[str, str] | None = None,
+    isolate: bool = False,
 ) -> ModelReport:
     """Load ``model`` safely into a session on ``providers`` and describe it.
 
     FLOPs are counted at ``shapes`` (input name -> shape and/or symbol -> size); without them only
     when every input dim is fixed. The session is opened with ``strict=False`` so that the report
-    shows where nodes went, fallbacks included.
+    shows where nodes went, fallbacks included. ``isolate`` opens the session in a child process
+    (see `Runtime`), so that onnxruntime failing on a hostile file cannot end this process.
     """
     from ortkit.runtime._runtime import Runtime
 
-    rt = Runtime(model, providers, base_dir=base_dir, ep_library=ep_library, strict=False)
+    rt = Runtime(model, providers, base_dir=base_dir, ep_library=ep_library, strict=False, isolate=isolate)
+    rt.close()  # only its description is needed
     proto = rt.model
     flops: FlopCount | None = None
     note = ""

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ortkit.runtime._binding import _Binding, _read_assignment
 from ortkit.runtime._errors import InputError, ModelRejected, ProviderUnavailable, RunFailed
+from ortkit.runtime._limits import THREADS_PER_CORE, check_options
+from ortkit.runtime._guard import RecurrentGuard
 from ortkit.runtime._inputs import InputPlan, TensorInfo
 from ortkit.runtime._providers import (
     CPU,
@@ -22,9 +25,11 @@ from ortkit.runtime._providers import (
     register_libraries,
     resolve_providers,
 )
+from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
 
-__all__ = ["Runtime", "OPTIMIZATION_LEVELS"]
+__all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
+
 
 OPTIMIZATION_LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -71,10 +76,19 @@ class Runtime:
         shrink_arena: release the CPU (and device) memory arena after every run (onnxruntime's
             ``memory.enable_memory_arena_shrinkage`` run option), trading some speed for memory
             that returns to its baseline after a large input.
+        isolate: hold the onnxruntime session in a child process, so that a kernel that aborts,
+            crashes or hangs ends the child, not the application (`RunFailed`, or `ModelRejected`
+            while loading); the next `run` starts a new child. For untrusted models. Costs a
+            process start and a copy of inputs and outputs per call; calls are served one at a time.
+        timeout: with ``isolate``, the seconds one `run` may take before the child is stopped
+            (`RunFailed`); None waits for ever.
+        max_threads: the most intra-op threads accepted (default: `THREADS_PER_CORE` per usable
+            core).
 
     Raises:
         ModelRejected: the model is unsafe, unreadable, or onnxruntime cannot load it.
-        ProviderUnavailable: an EP spec is unknown, not installed, or not the one running.
+        ProviderUnavailable: an EP spec is unknown, not installed, or not the one running; or
+            ``threads`` is not a positive integer up to ``max_threads``.
     """
 
     def __init__(
@@ -89,17 +103,55 @@ class Runtime:
         ep_options: Mapping[str, Mapping[str, Any]] | None = None,
         strict: bool = True,
         shrink_arena: bool = False,
+        isolate: bool = False,
+        timeout: float | None = None,
+        max_threads: int | None = None,
     ) -> None:
-        if not isinstance(optimization, str) or optimization not in OPTIMIZATION_LEVELS:
-            raise ProviderUnavailable(
-                f"unknown optimization level {optimization!r}; use one of {', '.join(OPTIMIZATION_LEVELS)}"
-            )
-        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-            raise ProviderUnavailable(f"threads must be a positive integer or None, got {threads!r}")
+        check_options(optimization, threads, max_threads, OPTIMIZATION_LEVELS)
         self._safe: SafeModel = load_model_safely(model, base_dir)
         self._where = str(self._safe.path) if self._safe.path else "the model"
         self._threads = threads
         self._optimization = optimization
+        self._closed = False
+        self._guard = RecurrentGuard(self._safe.proto, self._where)
+        self._isolated: IsolatedSession | None = None
+        self._session: Any = None
+        if isolate:
+            folder = base_dir if base_dir is not None else (self._safe.path.parent if self._safe.path else None)
+            options = dict(providers=providers if isinstance(providers, str) else list(providers), threads=threads,
+                           optimization=optimization, base_dir=None if folder is None else os.fspath(folder),
+                           ep_library=dict(ep_library or {}), ep_options={k: dict(v) for k, v in (ep_options or {}).items()},
+                           strict=strict, shrink_arena=shrink_arena, max_threads=max_threads)
+            self._isolated = IsolatedSession(self._safe.data, options, self._where, timeout)
+            described = self._isolated.description
+            self._providers = list(described.providers)
+            self._assignment, self._ops_per_ep = described.assignment, described.ops_per_ep
+            self._inputs, self._outputs = described.inputs, described.outputs
+        else:
+            self._open_session(providers, ep_library, ep_options, strict)
+        self._output_names = [o.name for o in self._outputs]
+        self._plan = InputPlan(self._inputs)
+        self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}
+        self._run_options: ort.RunOptions | None = None
+        self._device = None if isolate else DEVICE_EPS.get(self._providers[0])
+        if shrink_arena and not isolate:
+            self._run_options = ort.RunOptions()
+            arenas = ["cpu:0"]
+            if self._device == "cuda":
+                arenas.append(f"gpu:{self._device_id()}")
+            self._run_options.add_run_config_entry(_SHRINK, ";".join(arenas))
+        self._local = threading.local()
+        self._bound_device: tuple[str, int] | None = None
+        if self._device is not None:
+            self._bound_device = (self._device, self._device_id())
+
+    def _open_session(
+        self,
+        providers: str | Iterable[str],
+        ep_library: Mapping[str, str | os.PathLike[str]] | None,
+        ep_options: Mapping[str, Mapping[str, Any]] | None,
+        strict: bool,
+    ) -> None:
         register_libraries(ep_library)
         choices, auto = resolve_providers(providers, ep_options, strict)
         self._requested = choices
@@ -113,7 +165,6 @@ class Runtime:
                 problem = check_cpu_fallback(choices, self._ops_per_ep.get(CPU, {}))
             if problem:
                 raise ProviderUnavailable(problem)
-
         graph = self._safe.proto.graph
         unranked = {
             v.name for v in [*graph.input, *graph.output]
@@ -121,27 +172,10 @@ class Runtime:
         }
         self._inputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_inputs())
         self._outputs = tuple(TensorInfo.from_node_arg(a, a.name not in unranked) for a in self._session.get_outputs())
-        self._output_names = [o.name for o in self._outputs]
-        self._plan = InputPlan(self._inputs)
-        self._metadata = {p.key: p.value for p in self._safe.proto.metadata_props}
-
-        self._run_options: ort.RunOptions | None = None
-        primary = self._providers[0]
-        self._device = DEVICE_EPS.get(primary)
-        if shrink_arena:
-            self._run_options = ort.RunOptions()
-            arenas = ["cpu:0"]
-            if self._device == "cuda":
-                arenas.append(f"gpu:{self._device_id()}")
-            self._run_options.add_run_config_entry(_SHRINK, ";".join(arenas))
         # The C++ session's run skips the Python wrapper's per-call name validation (the plan has
         # already checked names) and its EP-fallback retry (disabled above anyway).
         raw = getattr(self._session, "_sess", None)
         self._raw_run = raw.run if raw is not None and hasattr(raw, "run") else self._session.run
-        self._local = threading.local()
-        self._bound_device: tuple[str, int] | None = None
-        if self._device is not None:
-            self._bound_device = (self._device, self._device_id())
 
     # ----------------------------------------------------------------- session creation
     def _options(self) -> ort.SessionOptions:
@@ -251,7 +285,14 @@ class Runtime:
 
     @property
     def session(self) -> ort.InferenceSession:
-        """The underlying onnxruntime session, for raw comparisons."""
+        """The underlying onnxruntime session, for raw comparisons.
+
+        Raises:
+            RunFailed: the runtime is closed, or isolated (its session lives in another process).
+        """
+        if self._session is None:
+            state = "closed" if self._closed else "isolated (isolate=True): its session lives in a child process"
+            raise RunFailed(f"{self._where}: no in-process session; the runtime is {state}")
         return self._session
 
     @property
@@ -281,14 +322,15 @@ class Runtime:
                 disagree on a shared symbolic dim.
             RunFailed: onnxruntime failed on inputs that match the signature.
         """
+        if self._closed:
+            raise RunFailed(f"{self._where}: the runtime is closed; create a new Runtime to run again")
         feed = self._plan.feed(inputs, cast)
-        try:
-            if self._bound_device is None:
-                outputs = self._raw_run(self._output_names, feed, self._run_options)
-            else:
-                outputs = self._run_bound(feed)
-        except Exception as error:
-            raise self._run_error(error) from None
+        if self._guard.per_call:
+            self._guard.check(feed)
+        if self._isolated is not None:
+            outputs = self._isolated.run(self._output_names, feed)
+        else:
+            outputs = self._execute(self._output_names, feed)
         if as_tuple:
             return tuple(outputs)
         return dict(zip(self._output_names, outputs))
@@ -300,6 +342,60 @@ class Runtime:
                 raise InputError("pass inputs either by position or by name, not both")
             return self.run(kwargs)
         return self.run(args[0] if len(args) == 1 else list(args))
+
+    def _execute(self, output_names: list[str], feed: dict[str, Any]) -> list[Any]:
+        """Run a checked feed in this process (also the isolated child's side of `run`)."""
+        try:
+            if self._bound_device is None:
+                return self._raw_run(output_names, feed, self._run_options)  # type: ignore[no-any-return]
+            return self._run_bound(feed)
+        except Exception as error:
+            raise self._run_error(error) from None
+
+    # ----------------------------------------------------------------- life cycle
+    def warmup(self, shapes: Mapping[str, Sequence[int] | int] | None = None, runs: int = 1) -> None:
+        """Run the model ``runs`` times on random inputs, so that the first real call does not pay
+        for onnxruntime's lazy allocations and kernel selection.
+
+        Args:
+            shapes: input name -> shape, or symbolic dim -> size (as ``ortkit run --shape``);
+                symbolic dims not given are 1.
+            runs: how many runs.
+
+        Raises:
+            UsageError: a shape is malformed or the random inputs would be too large.
+            RunFailed: the runtime is closed or onnxruntime failed.
+        """
+        from ortkit.runtime._files import random_inputs
+
+        given = dict(shapes or {})
+        for info in self._inputs:
+            for dim in info.dims:
+                if isinstance(dim, str):
+                    given.setdefault(dim, 1)
+        feed = random_inputs(self._inputs, given, seed=0, unnamed=1)
+        for _ in range(max(1, int(runs))):
+            self.run(feed)
+
+    def close(self) -> None:
+        """Release the session (and stop the isolated process). Later `run` calls raise
+        `RunFailed`; closing twice is harmless."""
+        self._closed = True
+        if self._isolated is not None:
+            self._isolated.close()
+        self._session = None
+        self._raw_run = None
+        self._local = threading.local()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _run_error(self, error: Exception) -> Exception:
         text = _first_line(error)
@@ -323,57 +419,6 @@ class Runtime:
         from ortkit.runtime._stream import Stream
 
         return Stream(self, initial_state)
-
-
-class _Binding:
-    """One thread's I/O binding: device OrtValues for the inputs, reused while shapes repeat."""
-
-    def __init__(self, session: ort.InferenceSession, device: tuple[str, int], output_names: list[str]) -> None:
-        self.session = session
-        self.device, self.device_id = device
-        self.io = session.io_binding()
-        self.values: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
-        self.output_names = output_names
-
-    def run(self, feed: dict[str, np.ndarray], run_options: ort.RunOptions | None) -> list[np.ndarray]:
-        for name, array in feed.items():
-            if not array.flags.c_contiguous:
-                array = np.ascontiguousarray(array)
-            held = self.values.get(name)
-            if held is not None and held[0] == array.shape and held[1] == array.dtype:
-                held[2].update_inplace(array)
-                continue
-            # An OrtValue that owns its memory: update_inplace on one made from the caller's
-            # array would write into the caller's array.
-            value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype, self.device, self.device_id)
-            value.update_inplace(array)
-            self.values[name] = (array.shape, array.dtype, value)
-            self.io.bind_ortvalue_input(name, value)
-        # Outputs are bound afresh each run: a binding keeps the previous run's output buffers,
-        # whose shapes need not fit this run's.
-        for name in self.output_names:
-            self.io.bind_output(name, self.device, self.device_id)
-        self.session.run_with_iobinding(self.io, run_options)
-        return self.io.copy_outputs_to_cpu()
-
-
-def _read_assignment(session: ort.InferenceSession) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    getter = getattr(session, "get_provider_graph_assignment_info", None)
-    if getter is None:
-        return {}, {}
-    try:
-        subgraphs = getter()
-    except Exception:  # not recorded by this build
-        return {}, {}
-    counts: dict[str, int] = {}
-    ops: dict[str, dict[str, int]] = {}
-    for subgraph in subgraphs:
-        nodes = subgraph.get_nodes()
-        counts[subgraph.ep_name] = counts.get(subgraph.ep_name, 0) + len(nodes)
-        per_op = ops.setdefault(subgraph.ep_name, {})
-        for node in nodes:
-            per_op[node.op_type] = per_op.get(node.op_type, 0) + 1
-    return counts, ops
 
 
 def _first_line(error: BaseException) -> str:

@@ -31,6 +31,7 @@ import onnx
 from onnx import GraphProto, ModelProto, SparseTensorProto, TensorProto
 
 from ortkit.runtime._errors import ModelRejected
+from ortkit.runtime._strings import check_strings
 
 __all__ = ["SafeModel", "load_model_safely", "MAX_TENSOR_BYTES", "MAX_EXTERNAL_BYTES"]
 
@@ -157,6 +158,7 @@ def _parse(data: bytes, where: str) -> ModelProto:
         )
     if not proto.graph.output:
         raise ModelRejected(f"{where}: the graph declares no output (truncated or corrupt)")
+    check_strings(proto, where)
     return proto
 
 

@@ -267,6 +267,7 @@ class Stream:
             for name, value in state.items()
         }
         checked = self._rt._plan.feed({**feed, **placeholders}, cast)
+        self._rt._guard.check(checked)  # the shapes are all it reads: placeholders serve
         device, device_id = self._device
         io = self._rt.session.io_binding()
         for name, value in checked.items():

@@ -18,7 +18,8 @@ def command(model: str, providers: str, shapes: tuple[str, ...], ep_library: tup
     from ortkit.runtime import inspect_model, parse_ep_libraries
     from ortkit.runtime import parse_providers, parse_shapes
 
-    report = inspect_model(model, parse_providers(providers), parse_shapes(shapes) or None, ep_library=parse_ep_libraries(ep_library))
+    report = inspect_model(model, parse_providers(providers), parse_shapes(shapes) or None, ep_library=parse_ep_libraries(ep_library),
+                           isolate=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

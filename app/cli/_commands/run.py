@@ -16,11 +16,14 @@ import click
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed for random inputs.")
 @click.option("--cast", is_flag=True, help="Convert inputs of another dtype instead of failing.")
 def command(model: str, inputs: tuple[str, ...], shapes: tuple[str, ...], providers: str, ep_library: tuple[str, ...], output: str | None, seed: int, cast: bool) -> None:
-    """Run an ONNX model on inputs from .npy files or random data."""
+    """Run an ONNX model on inputs from .npy files or random data.
+
+    onnxruntime runs in a child process, so a model that makes it abort is an error, not a crash."""
     from ortkit.runtime import parse_ep_libraries
     from ortkit.runtime import run_model_files
 
     libraries = parse_ep_libraries(ep_library)
-    summary = run_model_files(model, inputs, shapes, providers, output, seed=seed, cast=cast, ep_library=libraries)
+    summary = run_model_files(model, inputs, shapes, providers, output, seed=seed, cast=cast, ep_library=libraries,
+                              isolate=True)
     for line in summary.lines():
         click.echo(line)
