@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ortkit.serve._app import app
 from ortkit.serve._models import ServeOptions, load_models, oversubscription
@@ -36,8 +39,26 @@ def serve_forever(models: Sequence[str | os.PathLike[str]], options: ServeOption
     with warnings.catch_warnings():  # announced above
         warnings.simplefilter("ignore", RuntimeWarning)
         application = app(loaded, options)
-    uvicorn.run(application, host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=graceful_s, ws=websocket_protocol())
+    config = uvicorn.Config(application, host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=graceful_s, ws=websocket_protocol())
+    with _signals_end_quietly():
+        uvicorn.Server(config).run()
+    announce("stopped")
+
+
+@contextlib.contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """uvicorn drains on SIGINT/SIGTERM, then raises the signal again to the handler that was
+    there before it; a no-op handler there makes a drained server exit 0, not die by the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def websocket_protocol() -> str:
