@@ -144,7 +144,7 @@ def _sequence_batching(states: tuple[object, ...], skip: int, options: TritonOpt
         kind = _type(s.dtype)  # type: ignore[attr-defined]
         body.append(
             f'    {{ input_name: "{s.input}" output_name: "{s.output}" data_type: {kind} dims: {dims}\n'  # type: ignore[attr-defined]
-            f'      initial_state: {{ name: "zeros" data_type: {kind} dims: {dims} zero_data: true }} }}'
+            f'      initial_state: {{ name: "{s.name}_zeros" data_type: {kind} dims: {dims} zero_data: true }} }}'
         )
     return lines + ["  state ["] + _commas(body) + ["  ]", "}"]
 
