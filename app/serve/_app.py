@@ -8,7 +8,6 @@ import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -78,7 +77,6 @@ class _Server:
             Route("/metrics", self.prometheus),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self.lifespan)
-        self.starlette.state.ortkit_models = tuple(models)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -179,7 +177,3 @@ def _error(status: int, error: Exception) -> Response:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return JSONResponse({"error": text}, status_code=status)
 
-
-def served_models(application: Any) -> tuple[ServedModel, ...]:
-    """The models an application returned by `app` serves."""
-    return tuple(application.state.ortkit_models)
