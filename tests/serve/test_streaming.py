@@ -73,3 +73,24 @@ def test_cap_and_idle_expiry(model_files: dict[str, Path]) -> None:
         with connect(f"ws://{url}/v2/models/mlp/stream") as ws, pytest.raises(ConnectionClosed) as refused:
             ws.recv(timeout=10)
         assert "not a streaming export" in refused.value.rcvd.reason
+
+
+@pytest.mark.parametrize("family", ["lstm", "tcn"])
+def test_zoo_streaming_export_over_websocket(family: str, tmp_path: Path) -> None:
+    """The exporter's streaming file (recurrent state / convolution cache), chunked over the
+    socket, equals the whole sequence run offline from the zero state."""
+    pytest.importorskip("torch")
+    from ortkit.exporter import export
+
+    from tests.exporter.conftest import small_overrides
+
+    export(family, tmp_path / family, overrides=small_overrides(family), streaming=True, seed=1)
+    path = tmp_path / family / "model.streaming.onnx"
+    rt = Runtime(str(path), "cpu")
+    x = np.random.default_rng(2).standard_normal((2, 41, 1)).astype(np.float32)
+    states = {s.input: np.zeros([2 if d == "batch" else d for d in s.dims], np.float32) for s in rt.stream().states}
+    offline = rt.run({"x": x, **states})["y"]
+    with running(app([path], ServeOptions(threads=1))) as (url, _):
+        with connect(f"ws://{url}/v2/models/{family}-streaming/stream") as ws:
+            chunks = [_push(ws, part)["y"] for part in np.array_split(x, [1, 4, 11, 12, 30], axis=1)]
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), offline, rtol=1e-4, atol=1e-5)
