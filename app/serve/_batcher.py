@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ortkit.runtime import InputError
+from ortkit.base import OrtkitError
 
 from ortkit.serve._models import ServedModel, ServeOptions
 
@@ -143,7 +143,10 @@ class Batcher:
         try:
             started = time.perf_counter()
             loop = asyncio.get_running_loop()
-            results = await loop.run_in_executor(self._pool, self._run_batch, batch)
+            try:
+                results: list[Any] = await loop.run_in_executor(self._pool, self._run_batch, batch)
+            except Exception as error:  # a bug: every request of the run hears of it, none hangs
+                results = [error] * len(batch)
             self._on_batch(self.model.name, rows)
             for item, result in zip(batch, results):
                 if item.future.done():  # the client went away
@@ -165,9 +168,9 @@ class Batcher:
         }
         try:
             outputs = run(joined)
-        except InputError:
-            # A value-dependent rejection (same shapes, so it is one request's data): run each
-            # alone, so only the bad request fails.
+        except OrtkitError:
+            # A value-dependent rejection or failure (same shapes, so it is one request's data):
+            # run each alone, so only the bad request fails.
             return [_attempt(run, item.inputs) for item in batch]
         bounds = np.cumsum([item.rows for item in batch])[:-1]
         split = {name: np.split(value, bounds, axis=self._axes[name]) for name, value in outputs.items()}  # type: ignore[arg-type]
