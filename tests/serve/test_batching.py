@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,3 +82,35 @@ def test_graceful_shutdown_finishes_a_queued_request(model_files: dict[str, Path
         client.join(20)
     assert got, "the in-flight request was dropped"
     np.testing.assert_allclose(got[0]["y"], Runtime(str(model_files["mlp"]), "cpu").run(x)["y"], rtol=1e-6)
+
+
+def test_a_bad_value_fails_only_its_own_request(tmp_path: Path) -> None:
+    """Same shapes share a run; an index out of range in one request must not fail the other."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = numpy_helper.from_array(np.arange(15, dtype=np.float32).reshape(5, 3), "table")
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Gather", ["table", "i"], ["y"], axis=0)], "g",
+                          [helper.make_tensor_value_info("i", TensorProto.INT64, ["batch", 1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 3])], [table]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "lookup.onnx")
+
+    def call(url: str, index: int) -> tuple[int, dict]:
+        body = {"inputs": [{"name": "i", "shape": [1, 1], "datatype": "INT64", "data": [index]}]}
+        request = urllib.request.Request(f"http://{url}/v2/models/lookup/infer", data=json.dumps(body).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    with running(app([tmp_path / "lookup.onnx"], ServeOptions(max_batch=8, max_delay_ms=300, threads=1))) as (url, _):
+        with ThreadPoolExecutor(2) as pool:
+            good, bad = pool.map(lambda i: call(url, i), [2, 99])
+        runs, rows = _batch_counts(url, "lookup")
+    assert good == (200, good[1]) and good[1]["outputs"][0]["data"] == [6.0, 7.0, 8.0]
+    assert bad[0] == 400 and "onnxruntime" in bad[1]["error"]
+    assert (runs, rows) == (1, 2.0)  # they did share the run that failed
