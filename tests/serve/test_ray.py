@@ -30,6 +30,8 @@ def test_deployment_serves_the_protocol(model_files: dict[str, Path], tmp_path: 
     assert replica_cpus(ServeOptions(threads=2, instances=1), models=2) == 4.0
     with pytest.raises(ServeError, match="models is required"):
         build_app({"replica": "2"})
+    # What `serve run ortkit.serve.ray:build_app models=... threads=1` builds.
+    assert isinstance(build_app({"models": str(model_files["mlp"]), "threads": "1"}), serve.Application)
 
     port = _free_port()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir="/tmp/ortkit-ray")
