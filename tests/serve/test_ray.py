@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,9 @@ def test_deployment_serves_the_protocol(model_files: dict[str, Path], tmp_path: 
     assert isinstance(build_app({"models": str(model_files["mlp"]), "threads": "1"}), serve.Application)
 
     port = _free_port()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir="/tmp/ortkit-ray")
+    # Short and fixed: Ray puts Unix sockets under it, whose paths may not exceed 107 bytes.
+    temp = Path(tempfile.gettempdir()) / f"ortkit-ray-{os.getpid()}"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(temp))
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         application = deployment([model_files["mlp"]], ServeOptions(threads=1, max_batch=8), replicas=2, num_cpus=0.5)
@@ -53,3 +58,4 @@ def test_deployment_serves_the_protocol(model_files: dict[str, Path], tmp_path: 
     finally:
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
