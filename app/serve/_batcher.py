@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,14 +62,14 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._on_batch = on_batch
-        self._held: _Pending | None = None
+        self._held: deque[_Pending] = deque()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
         """Finish what is queued and running, then stop the loop and the threads."""
-        while not self._queue.empty() or self._running or self._held is not None:
+        while not self._queue.empty() or self._running or self._held:
             await asyncio.sleep(0.005)
         if self._task is not None:
             self._task.cancel()
@@ -108,10 +109,13 @@ class Batcher:
     async def _loop(self) -> None:
         while True:
             await self._slots.acquire()
-            first = self._held or await self._queue.get()
-            self._held = None
-            batch = [first]
-            rows = first.rows
+            first = self._held.popleft() if self._held else await self._queue.get()
+            batch, rows = [first], first.rows
+            # Requests of other shapes wait in `_held`, in arrival order, and lead the next runs:
+            # stopping at the first other shape would let alternating lengths defeat batching.
+            waiting, self._held = self._held, deque()
+            for item in waiting:
+                rows = self._take(batch, rows, item)
             deadline = first.queued + self._options.max_delay_ms / 1000
             while rows < self._max_rows:
                 item = self._next_nowait()
@@ -123,15 +127,18 @@ class Batcher:
                         item = await asyncio.wait_for(self._queue.get(), wait)
                     except asyncio.TimeoutError:
                         break
-                if item.key != first.key or rows + item.rows > self._max_rows:
-                    # Another shape, or no room: it leads the next batch instead.
-                    self._held = item
-                    break
-                batch.append(item)
-                rows += item.rows
+                rows = self._take(batch, rows, item)
             task = asyncio.get_running_loop().create_task(self._dispatch(batch, rows))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    def _take(self, batch: list[_Pending], rows: int, item: _Pending) -> int:
+        """Add ``item`` to ``batch`` when it has the batch's shape and fits; otherwise hold it."""
+        if item.key == batch[0].key and rows + item.rows <= self._max_rows:
+            batch.append(item)
+            return rows + item.rows
+        self._held.append(item)
+        return rows
 
     def _next_nowait(self) -> _Pending | None:
         try:

@@ -114,3 +114,31 @@ def test_a_bad_value_fails_only_its_own_request(tmp_path: Path) -> None:
     assert good == (200, good[1]) and good[1]["outputs"][0]["data"] == [6.0, 7.0, 8.0]
     assert bad[0] == 400 and "onnxruntime" in bad[1]["error"]
     assert (runs, rows) == (1, 2.0)  # they did share the run that failed
+
+
+def test_alternating_lengths_still_batch(model_files: dict[str, Path]) -> None:
+    """Requests of two lengths arriving alternately form one run per length, not one per request."""
+    import asyncio
+
+    from ortkit.serve import load_models
+    from ortkit.serve._batcher import Batcher
+
+    options = ServeOptions(max_batch=8, threads=1)
+    (model,) = load_models([model_files["gru"]], options)
+    rng = np.random.default_rng(5)
+    requests = [{"x": rng.standard_normal((1, 5 if i % 2 else 9, 5)).astype(np.float32),
+                 "h": np.zeros((1, 1, 16), np.float32)} for i in range(8)]
+    runs: list[int] = []
+
+    async def serve_all() -> list[dict[str, np.ndarray]]:
+        batcher = Batcher(model, options, lambda name, rows: runs.append(rows))
+        batcher.start()
+        try:
+            return [out for out, _ in await asyncio.gather(*(batcher.submit(r) for r in requests))]
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(serve_all())
+    assert sorted(runs) == [4, 4]
+    for given, got in zip(requests, results):
+        np.testing.assert_allclose(got["y"], model.runtime.run(given)["y"], rtol=1e-5, atol=1e-6)
