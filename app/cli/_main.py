@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ortkit.cli._commands.report", "Write Markdown and HTML reports from a results database."),
     "compare": ("ortkit.cli._commands.compare", "Compare two result sets and flag regressions."),
     "target": ("ortkit.cli._commands.target", "Manage profiling targets (other Python environments)."),
+    "serve": ("ortkit.cli._commands.serve", "Serve ONNX models over KServe v2 REST with batching and streaming."),
+    "triton": ("ortkit.cli._commands.triton", "Write a Triton Inference Server model repository for an ONNX model."),
 }
 
 

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import click
+
+
+@click.command("triton")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("repository", type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Model name in the repository (default: the export label).")
+@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=0), help="max_batch_size; 0 turns batching off.")
+@click.option("--max-delay-us", default=100, show_default=True, type=click.IntRange(min=0), help="max_queue_delay_microseconds.")
+@click.option("--instances", default=1, show_default=True, type=click.IntRange(min=1), help="instance_group count.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="intra_op_thread_count per instance.")
+@click.option("--gpu", is_flag=True, help="Place the instances on GPUs (KIND_GPU) instead of CPUs.")
+def command(model: str, repository: str, name: str | None, max_batch: int, max_delay_us: int, instances: int,
+            threads: int, gpu: bool) -> None:
+    """Write a Triton Inference Server model repository (onnxruntime backend) for an ONNX model."""
+    from ortkit.serve import TritonOptions, oversubscription, write_triton_repository
+
+    options = TritonOptions(max_batch=max_batch, max_delay_us=max_delay_us, instances=instances, threads=threads,
+                            kind="KIND_GPU" if gpu else "KIND_CPU")
+    written = write_triton_repository(model, repository, name=name, options=options)
+    kind = "sequence batching with implicit state" if written.streaming else (
+        "dynamic batching" if written.max_batch else "no batching")
+    click.echo(f"wrote {written.config} and {written.model} ({kind}, max_batch_size {written.max_batch})")
+    advice = None if gpu else oversubscription(instances, threads)
+    if advice:
+        click.echo(f"warning: {advice}", err=True)
+    click.echo(f"start it: tritonserver --model-repository {repository}")
