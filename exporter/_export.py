@@ -9,31 +9,26 @@ a hidden temporary folder inside it and renamed into place at the end, ``export.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import platform
 import re
 import shutil
 import tempfile
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from ortkit.base import UsageError
 from ortkit.base import file_sha256
 from ortkit.exporter._errors import ExportError, UnsupportedModel, VerificationFailed
 from ortkit.exporter._input_specs import check_example_size
+from ortkit.exporter._torch_export import export_one, summarise_export_error, torch_reference
+from ortkit.exporter._result import SCHEMA_VERSION, Attempt, ExportResult, VariantResult, versions
 from ortkit.exporter._sources import ModelSource, infer_spec, resolve_source
 from ortkit.exporter._verify import (
     structural_report,
     TOLERANCES,
     Check,
     VerifyReport,
-    flatten_outputs,
     has_time,
     inventory_checks,
     named_dims,
@@ -47,108 +42,12 @@ __all__ = ["export", "ExportResult", "Attempt", "VariantResult", "DEFAULT_OPSET"
 
 DEFAULT_OPSET = 18
 EXPORTERS = ("auto", "torchscript", "dynamo")
-SCHEMA_VERSION = 1
 MODEL_FILE = "model.onnx"
 REPORT_FILE = "export.json"
 MAX_EXAMPLE_TIME = 4096
 # Files an export writes besides model.onnx and export.json; a new export removes those an
 # earlier export left behind, so the folder never mixes two models.
 _VARIANT_FILES = re.compile(r"^model\.(fp16|int8-dynamic|int8-static|streaming|optimized-[\w.-]+)\.onnx$")
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One exporter tried: whether its file passed verification, and why not."""
-
-    exporter: str
-    ok: bool
-    reason: str
-    report: VerifyReport | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"exporter": self.exporter, "ok": self.ok, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """A derived file (fp16, int8, optimized, streaming): what it changed and how it verified."""
-
-    kind: str
-    file: str
-    sha256: str
-    verification: VerifyReport
-    changes: dict[str, Any] = field(default_factory=dict)
-    metric: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "file": self.file, "sha256": self.sha256, "changes": self.changes,
-            "metric": self.metric, "verification": self.verification.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What `export` wrote and proved. ``report_path`` holds the same as JSON."""
-
-    out_dir: Path
-    model_path: Path
-    report_path: Path
-    spec: ModelSpec
-    source: dict[str, Any]
-    exporter: str
-    opset: int
-    attempts: tuple[Attempt, ...]
-    verification: VerifyReport
-    sha256: str
-    parameters: int
-    variants: tuple[VariantResult, ...]
-    warnings: tuple[str, ...]
-    versions: dict[str, str]
-    failed_variants: tuple[VariantResult, ...] = ()
-
-    @property
-    def files(self) -> dict[str, Path]:
-        """kind -> path of every ONNX file written (``fp32`` is ``model.onnx``)."""
-        return {"fp32": self.model_path, **{v.kind: self.out_dir / v.file for v in self.variants}}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "file": self.model_path.name,
-            "sha256": self.sha256,
-            "spec": self.spec.to_dict(),
-            "source": self.source,
-            "exporter": self.exporter,
-            "opset": self.opset,
-            "attempts": [a.to_dict() for a in self.attempts],
-            "parameters": self.parameters,
-            "versions": self.versions,
-            "verification": self.verification.to_dict(),
-            "parity": [p.to_dict() for p in self.verification.parity],
-            "op_inventory": dict(sorted(self.verification.inventory.items())),
-            "variants": [v.to_dict() for v in self.variants],
-            "failed_variants": [{**v.to_dict(), "file": None, "reason": v.verification.summary()} for v in self.failed_variants],
-            "warnings": list(self.warnings),
-        }
-
-
-def versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-
-    from ortkit.base import ortkit_version
-
-    found = {"ortkit": ortkit_version(), "python": platform.python_version(), "torch": torch.__version__,
-             "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
-    try:
-        import onnxscript
-
-        found["onnxscript"] = onnxscript.__version__
-    except ImportError:
-        pass
-    return found
 
 
 def export(
@@ -208,21 +107,7 @@ def export(
         UnsupportedModel: every exporter raised (the messages summarised).
         SourceError, UnsafeCheckpoint, StreamingUnsupported, UsageError: bad input.
     """
-    if exporter not in EXPORTERS:
-        raise UsageError(f"exporter {exporter!r} is not one of {', '.join(EXPORTERS)}")
-    if not 13 <= int(opset) <= 21:
-        raise UsageError(f"opset {opset} is outside the supported range 13..21 (default {DEFAULT_OPSET})")
-    if example_batch < 2 or example_time < 2:
-        # Size 1 would be specialised by the tracers (and make batch/time indistinguishable).
-        raise UsageError("example batch and time must be at least 2")
-    if example_batch > 64 or example_time > MAX_EXAMPLE_TIME:
-        raise UsageError(f"example batch {example_batch} / time {example_time} too large (at most 64 / {MAX_EXAMPLE_TIME}): "
-                         "verification also runs at 4x the example time")
-    if int8 not in (None, "dynamic", "static"):
-        raise UsageError(f"int8 mode {int8!r} is not 'dynamic' or 'static'")
-    if fp16_io not in ("fp16", "fp32"):
-        raise UsageError(f"fp16 I/O {fp16_io!r} is not 'fp16' or 'fp32'")
-
+    _check_options(exporter, opset, example_batch, example_time, int8, fp16_io)
     if isinstance(inputs, (str, TensorSpec)):
         inputs = [inputs]
     out = Path(out_dir)
@@ -258,6 +143,24 @@ def export(
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed export leaves no trace, not even an empty folder
     return result
+
+
+def _check_options(exporter: str, opset: int, example_batch: int, example_time: int, int8: str | None, fp16_io: str) -> None:
+    """Options that can be refused before any model is built."""
+    if exporter not in EXPORTERS:
+        raise UsageError(f"exporter {exporter!r} is not one of {', '.join(EXPORTERS)}")
+    if not 13 <= int(opset) <= 21:
+        raise UsageError(f"opset {opset} is outside the supported range 13..21 (default {DEFAULT_OPSET})")
+    if example_batch < 2 or example_time < 2:
+        # Size 1 would be specialised by the tracers (and make batch/time indistinguishable).
+        raise UsageError("example batch and time must be at least 2")
+    if example_batch > 64 or example_time > MAX_EXAMPLE_TIME:
+        raise UsageError(f"example batch {example_batch} / time {example_time} too large (at most 64 / {MAX_EXAMPLE_TIME}): "
+                         "verification also runs at 4x the example time")
+    if int8 not in (None, "dynamic", "static"):
+        raise UsageError(f"int8 mode {int8!r} is not 'dynamic' or 'static'")
+    if fp16_io not in ("fp16", "fp32"):
+        raise UsageError(f"fp16 I/O {fp16_io!r} is not 'fp16' or 'fp32'")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -322,121 +225,6 @@ def _resolve(source: Any, checkpoint: Any, inputs: Any, overrides: Any, seed: in
                        trained=checkpoint is not None, task=None, int_high=integer_range(module))
 
 
-def _example_args(spec: ModelSpec, batch: int, time: int, int_high: int = 8) -> tuple[Any, ...]:
-    import torch
-
-    from ortkit.exporter._verify import make_inputs
-
-    return tuple(torch.from_numpy(v) for v in make_inputs(spec.inputs, batch, time, seed=7, int_high=int_high).values())
-
-
-def torch_reference(module: Any, spec: ModelSpec) -> Any:
-    import torch
-
-    def reference(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        with torch.no_grad():
-            out = module(*[torch.from_numpy(feeds[s.name]) for s in spec.inputs])
-        return [t.detach().cpu().float().numpy() for t in flatten_outputs(out)]
-
-    return reference
-
-
-def _export_one(kind: str, module: Any, spec: ModelSpec, path: Path, opset: int, batch: int, time: int,
-                int_high: int = 8) -> None:
-    import torch
-
-    from ortkit.exporter._verify import capture_native_output
-
-    args = _example_args(spec, batch, time, int_high)
-    in_names = [s.name for s in spec.inputs]
-    out_names = [s.name for s in spec.outputs]
-    # Deprecation and tracer warnings, and the IR dump the TorchScript exporter prints on failure
-    # (from C++, straight to file descriptors 1 and 2), are noise here: verification judges the
-    # file, and a failure is summarised in one line.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), capture_native_output(1), \
-            capture_native_output(2):
-        warnings.simplefilter("ignore")
-        if kind == "torchscript":
-            axes = {s.name: s.dynamic_axes for s in (*spec.inputs, *spec.outputs) if s.dynamic_axes}
-            torch.onnx.export(module, args, str(path), dynamo=False, input_names=in_names,
-                              output_names=out_names, dynamic_axes=axes, opset_version=opset,
-                              do_constant_folding=True)
-        else:
-            from torch.export import Dim
-
-            dims: dict[str, Any] = {}
-            shapes = {s.name: {axis: dims.setdefault(name, Dim(name)) for axis, name in s.dynamic_axes.items()} or None
-                      for s in spec.inputs}
-            with _quiet_torch_logs():
-                program = torch.onnx.export(module, args, None, dynamo=True, input_names=in_names,
-                                            output_names=out_names, dynamic_shapes=shapes,
-                                            opset_version=opset, verbose=False)
-            program.save(str(path))
-    pin_declared_dims(path, spec)
-
-
-def pin_declared_dims(path: Path, spec: ModelSpec) -> None:
-    """Where the spec fixes an output dim the exporter left symbolic (a TCN cache's length, say),
-    declare the number: consumers read exact shapes, and onnxruntime then warns (a verification
-    failure) if the computed size ever differs."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    changed = False
-    wanted = {s.name: s.dims for s in spec.outputs}
-    for value in model.graph.output:
-        dims = wanted.get(value.name)
-        shape = value.type.tensor_type.shape
-        if dims is None or len(shape.dim) != len(dims):
-            continue
-        for declared, want in zip(shape.dim, dims):
-            if isinstance(want, int) and not declared.HasField("dim_value"):
-                declared.dim_value = want
-                changed = True
-    if changed:
-        onnx.save(model, str(path))
-
-
-class _quiet_torch_logs:
-    """The dynamo exporter logs (torchvision missing, graph breaks) through `logging`."""
-
-    def __enter__(self) -> None:
-        import logging
-
-        self._loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "onnx_ir")]
-        self._levels = [lg.level for lg in self._loggers]
-        for lg in self._loggers:
-            lg.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: Any) -> None:
-        for lg, level in zip(self._loggers, self._levels):
-            lg.setLevel(level)
-
-
-def summarise_export_error(error: BaseException) -> str:
-    """One line from an exporter's (often multi-page) error: its first line, plus the op it names,
-    plus the first line of its root cause (dynamo wraps the real error in a generic one)."""
-    text = str(error).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    first = lines[0] if lines else type(error).__name__
-    summary = f"{type(error).__name__}: {first}"
-    root = error
-    seen = {id(root)}
-    while (root.__cause__ or root.__context__) is not None and id(root.__cause__ or root.__context__) not in seen:
-        root = root.__cause__ or root.__context__  # type: ignore[assignment]
-        seen.add(id(root))
-    if root is not error:
-        root_lines = [ln.strip() for ln in str(root).splitlines() if ln.strip()]
-        root_first = root_lines[0] if root_lines else ""
-        if root_first and root_first not in summary:
-            summary += f" (cause: {type(root).__name__}: {root_first})"
-        text += "\n" + str(root)
-    op = re.search(r"\b(aten|prim|[a-z_][a-z0-9_]*)::[A-Za-z_][\w.]*", text)
-    if op and op.group(0) not in summary:
-        summary += f" (op {op.group(0)})"
-    return summary[:400]
-
-
 def _inventory(path: Path) -> Any:
     import onnx
 
@@ -461,7 +249,7 @@ def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: i
     for kind in order:
         path = staging / f"candidate-{kind}.onnx"
         try:
-            _export_one(kind, resolved.module, resolved.spec, path, opset, batch, time, resolved.int_high)
+            export_one(kind, resolved.module, resolved.spec, path, opset, batch, time, resolved.int_high)
         except Exception as error:  # exporters raise anything from TypeError to their own errors
             attempts.append(Attempt(kind, False, f"export failed: {summarise_export_error(error)}"))
             continue
@@ -471,7 +259,7 @@ def _try_exporters(resolved: ModelSource, staging: Path, exporter: str, opset: i
             # depends on the example length has unrolled or baked in the time axis.
             other = staging / f"candidate-{kind}-t{other_time}.onnx"
             try:
-                _export_one(kind, resolved.module, resolved.spec, other, opset, batch, other_time, resolved.int_high)
+                export_one(kind, resolved.module, resolved.spec, other, opset, batch, other_time, resolved.int_high)
                 report.checks += inventory_checks({}, 0, (sum(report.inventory.values()), sum(_inventory(other).values()), other_time))[1:]
             except Exception as error:
                 report.checks.append(Check("node count at two example lengths", False,

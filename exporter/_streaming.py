@@ -162,7 +162,9 @@ def streaming_spec(spec: ModelSpec, states: list[StateInfo]) -> ModelSpec:
 
 def streaming_variant(ctx: Any) -> Any:
     """Export, verify and describe ``model.streaming.onnx`` (see the module docstring)."""
-    from ortkit.exporter._export import VariantResult, _export_one, file_sha256, write_metadata
+    from ortkit.exporter._export import file_sha256, write_metadata
+    from ortkit.exporter._torch_export import export_one
+    from ortkit.exporter._result import VariantResult
     from ortkit.runtime import metadata_props
 
     resolved: ModelSource = ctx.resolved
@@ -173,7 +175,7 @@ def streaming_variant(ctx: Any) -> Any:
     step = _step_module(module, states)
     path = ctx.staging / STREAMING_FILE
     batch, time = ctx.example
-    _export_one(ctx.exporter, step, spec, path, ctx.opset, batch, time)
+    export_one(ctx.exporter, step, spec, path, ctx.opset, batch, time)
     field = receptive_field(module, states)
 
     info = {"exporter": ctx.exporter, "opset": ctx.opset, "versions": ctx.versions, "source": resolved.describe(),

@@ -58,7 +58,7 @@ class VariantContext:
 
 
 def _reference(ctx: VariantContext) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
-    from ortkit.exporter._export import torch_reference
+    from ortkit.exporter._torch_export import torch_reference
 
     return torch_reference(ctx.resolved.module, ctx.resolved.spec)
 
@@ -135,7 +135,7 @@ def fp16_variant(ctx: VariantContext, keep_io: bool) -> Any:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from ortkit.exporter._export import VariantResult
+    from ortkit.exporter._result import VariantResult
 
     path = ctx.staging / "model.fp16.onnx"
     with warnings.catch_warnings(record=True) as caught:
@@ -203,7 +203,7 @@ def int8_dynamic_variant(ctx: VariantContext) -> Any:
     LSTM becomes DynamicQuantizeLSTM; GRU and RNN have no quantized kernel and stay float."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ortkit.exporter._export import VariantResult
+    from ortkit.exporter._result import VariantResult
 
     path = ctx.staging / "model.int8-dynamic.onnx"
     reduce = needs_reduced_range()
@@ -280,7 +280,7 @@ def int8_static_variant(ctx: VariantContext, method: str = "minmax") -> Any:
     the task's training data with ``method`` (minmax, entropy or percentile)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from ortkit.exporter._export import VariantResult
+    from ortkit.exporter._result import VariantResult
 
     if method not in CALIBRATION_METHODS:
         raise UsageError(f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
@@ -390,8 +390,8 @@ def optimized_variant(ctx: VariantContext, level: str, ep: str = "cpu") -> Any:
     this CPU's instruction set: the metadata says so."""
     import onnxruntime as ort
 
-    from ortkit.exporter._export import VariantResult
-    from ortkit.exporter._verify import capture_native_stderr
+    from ortkit.exporter._result import VariantResult
+    from ortkit.exporter._native_output import capture_native_stderr
 
     if level not in OPTIMIZATION_LEVELS:
         raise UsageError(f"optimization level {level!r} is not one of {', '.join(OPTIMIZATION_LEVELS)}")

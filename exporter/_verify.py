@@ -13,9 +13,7 @@ as a failure.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import tempfile
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ortkit.exporter._native_output import capture_native_stderr
 from ortkit.models import TensorSpec
 
 __all__ = [
@@ -312,45 +311,6 @@ def check_declared(kind: str, declared: Sequence[Any], specs: Sequence[TensorSpe
                 problems.append(f"{spec.name} axis {axis} declared {got}, expected {want}")
     shown = "; ".join(f"{v.name}{_declared_dims(v)}" for v in declared)
     return Check(f"declared {kind}", not problems, "; ".join(problems) if problems else shown)
-
-
-@contextlib.contextmanager
-def capture_native_output(fd: int = 2) -> Iterator[list[str]]:
-    """Collect what native code (onnxruntime's logger, the TorchScript exporter's IR dump) writes
-    to file descriptor ``fd`` (1 or 2) meanwhile."""
-    import sys
-
-    lines: list[str] = []
-    stream = sys.stdout if fd == 1 else sys.stderr
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no such descriptor: nothing to capture
-        yield lines
-        return
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        _flush(stream)
-        os.dup2(sink.fileno(), fd)
-        try:
-            yield lines
-        finally:
-            _flush(stream)
-            os.dup2(saved, fd)
-            os.close(saved)
-            sink.seek(0)
-            text = sink.read().decode("utf-8", "replace")
-            lines.extend(line for line in text.splitlines() if line.strip())
-
-
-def _flush(stream: Any) -> None:
-    try:
-        stream.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def capture_native_stderr() -> Any:
-    """`capture_native_output` on file descriptor 2."""
-    return capture_native_output(2)
 
 
 def open_session(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",), level: Any = None) -> Any:
