@@ -1,12 +1,12 @@
 """The GPU study subset: 2-layer LSTM/GRU and a TCN, ORT CUDA EP (I/O binding, CUDA graphs for the
 TCN) against PyTorch CUDA eager, TensorRT tried and recorded as unavailable when it cannot run.
 
-Run by ``benchmarks/gpu_study.sh`` on a lent GPU machine (see ../shared/gpu/README.md), or here
+Run by ``benchmarks/gpu_study.sh`` on a GPU machine, or here
 with ``--dry-run``: every configuration is still attempted, the CUDA and TensorRT ones are recorded
 as ``skipped``/``unavailable`` with the reason, and the CPU rows (ORT CPU EP, PyTorch CPU eager) are
 measured, so the whole pipeline (export, sessions, labels, store, report) runs on a CPU machine.
 
-Results go into an ortkit results database (`ortkit.profiler._store.ResultStore`) and a Markdown
+Results go into an ortkit results database (`ortkit.profiler.ResultStore`) and a Markdown
 report that names the card beside every figure. A number is stored under an EP only when that EP
 is active in the session and holds the model's compute nodes (`ortkit.runtime.Runtime` checks it);
 the node assignment of every ORT configuration is stored and shown.

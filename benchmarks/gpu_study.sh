@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU study subset, prepared for a lent GPU machine (../shared/gpu/README.md), or a dry run here.
+# The GPU study: ORT CUDA EP (I/O binding, CUDA graphs), TensorRT where its libraries are present,
+# and PyTorch CUDA eager, into a results database and a report.
 #
-# On the GPU machine (call 5 of the README's carrying sequence, carrying .whl/part04):
-#     bash benchmarks/gpu_study.sh --out "$OUT/study"
-#   assembles the onnxruntime-gpu wheel from the pieces in $HOME/ch (calls 1-4 copied them there),
-#   installs it and this project into $HOME (no network), runs benchmarks/gpu_study.py and leaves
-#   results.db + report.md under --out. Pass extra options through (e.g. --shapes 1x1000,64x100).
-# Here, without a GPU:
+# On a GPU machine whose Python has onnxruntime-gpu and a CUDA build of torch:
+#     bash benchmarks/gpu_study.sh --out study-gpu [--shapes 1x1000,64x100 --hidden 128,512 ...]
+#   With ORT_GPU_WHEEL=/path/to/onnxruntime_gpu-*.whl it first installs that wheel and this project
+#   into a private folder (no network), for machines whose Python carries the CPU onnxruntime.
+# Without a GPU:
 #     bash benchmarks/gpu_study.sh --dry-run --out /tmp/study-dry
 #   runs the same Python with the current interpreter: CUDA/TensorRT rows are recorded as
 #   unavailable with the reason and the CPU rows are measured.
@@ -24,22 +24,14 @@ if [ "$dry" = 1 ]; then
     exec "$python" benchmarks/gpu_study.py "$@"
 fi
 
-version=${ORT_GPU_VERSION:-1.31.1}
-wheel="$HOME/onnxruntime_gpu-${version}-cp312-cp312-manylinux_2_28_x86_64.whl"
-pieces=$(ls "$HOME"/ch/part0* 2>/dev/null | wc -l)
-if [ "$pieces" -lt 5 ]; then
-    [ -f .whl/part04 ] && { mkdir -p "$HOME/ch"; cp .whl/part04 "$HOME/ch/"; }
-    pieces=$(ls "$HOME"/ch/part0* 2>/dev/null | wc -l)
+python=${PYTHON:-python3}
+if [ -n "${ORT_GPU_WHEEL:-}" ]; then
+    prefix=$(mktemp -d)
+    "$python" -m pip install -q --no-index --no-deps --no-compile --target "$prefix/site" "$ORT_GPU_WHEEL"
+    "$python" -m pip install -q --no-index --no-deps --no-build-isolation --target "$prefix/proj" .
+    export PYTHONPATH="$prefix/proj:$prefix/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-if [ "$pieces" -lt 5 ]; then
-    echo "gpu_study.sh: found $pieces of 5 wheel pieces in $HOME/ch; the machine went cold between calls?" >&2
-    echo "  carry .whl/part00..part04 one per call, back to back (../shared/gpu/README.md), or use --dry-run" >&2
-    exit 3
-fi
-cat "$HOME"/ch/part0* > "$wheel"
-python3 -m pip install -q --no-index --no-deps --no-compile --target "$HOME/site" "$wheel"
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target "$HOME/proj" .
-export PYTHONPATH="$HOME/proj:$HOME/site${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-python3 -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__version__, o.get_available_providers())"
-exec python3 benchmarks/gpu_study.py "$@"
+# The wheel's CUDA libraries are found only after preload_dlls (onnxruntime-gpu >= 1.21).
+"$python" -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__version__, o.get_available_providers())"
+exec "$python" benchmarks/gpu_study.py "$@"
