@@ -119,7 +119,7 @@ def _from_zoo(name: str, checkpoint: str | Path | None, specs: list[TensorSpec],
     from ortkit.models import create_model
 
     if specs:
-        raise UsageError("--input is for user factories; a zoo model declares its own inputs")
+        raise UsageError("--input-spec is for user factories; a zoo model declares its own inputs")
     module = create_model(name, **overrides).eval()
     spec: ModelSpec = module.ortkit_spec
     result = ModelSource(module=module, spec=spec, origin="zoo", label=name, trained=False, task=spec.preset)
@@ -144,7 +144,7 @@ def _from_ortkit_checkpoint(path: Path, specs: list[TensorSpec]) -> ModelSource:
             "state dict use a zoo name or FILE.py:FACTORY with --checkpoint"
         )
     if specs:
-        raise UsageError("--input is for user factories; an ortkit checkpoint declares its own inputs")
+        raise UsageError("--input-spec is for user factories; an ortkit checkpoint declares its own inputs")
     from ortkit.models import load_checkpoint
 
     precheck_checkpoint(folder)
@@ -190,7 +190,7 @@ def check_arity(module: Any, specs: Sequence[TensorSpec], label: str) -> None:
     raise UsageError(
         f"{label}: forward({names}) takes {len(required)}"
         + (f" to {len(positional)}" if len(positional) != len(required) else "")
-        + f" input(s) but {len(specs)} --input given ({given}); give one --input per argument, in order"
+        + f" input(s) but {len(specs)} --input-spec given ({given}); give one --input-spec per argument, in order"
     )
 
 
@@ -250,8 +250,8 @@ def _from_factory(source: str, checkpoint: str | Path | None, specs: list[Tensor
     else:
         if not specs:
             raise UsageError(
-                f"{source!r} is a user model: give its inputs with --input NAME:DTYPE:DIMS "
-                "(e.g. --input x:float32:batch,time,64)"
+                f"{source!r} is a user model: give its inputs with --input-spec NAME:DTYPE:DIMS "
+                "(e.g. --input-spec x:float32:batch,time,64)"
             )
         check_arity(module, specs, source)
         spec = infer_spec(module, source.rpartition(":")[2], specs, example_time)

@@ -25,7 +25,7 @@ from ortkit.runtime._runtime import Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
 
-from ortkit.runtime._files import parse_providers, parse_shapes, run_model_files
+from ortkit.runtime._files import RunSummary, ValueSummary, check_shape_names, parse_providers, parse_shapes, run_model_files
 
 __all__ = [
     "AUTO_ORDER",
@@ -54,6 +54,9 @@ __all__ = [
     "random_feeds",
     "read_metadata",
     "run_model_files",
+    "RunSummary",
+    "ValueSummary",
+    "check_shape_names",
     "Runtime",
     "StateSpec",
     "Stream",

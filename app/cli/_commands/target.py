@@ -13,13 +13,14 @@ def command() -> None:
 @command.command("add")
 @click.argument("name")
 @click.option("--python", "python", required=True, type=click.Path(dir_okay=False), help="The environment's interpreter.")
-@click.option("--ep", "default_ep", default=None, help="EP measured by default (default: openvino, cuda, cpu, whichever is there).")
+@click.option("--ep", "default_ep", default="auto", show_default=True, metavar="SPEC",
+              help="EP measured by default; auto: openvino, cuda, cpu, whichever the environment has.")
 @click.option("--replace", is_flag=True, help="Overwrite a target of that name.")
 def add_command(name: str, python: str, default_ep: str | None, replace: bool) -> None:
     """Register an existing environment NAME (it must have onnxruntime and ortkit)."""
     from ortkit.profiler import targets
 
-    _show([targets.add(name, python, default_ep=default_ep, replace=replace)])
+    _show([targets.add(name, python, default_ep=None if default_ep == "auto" else default_ep, replace=replace)])
 
 
 @command.command("create")
