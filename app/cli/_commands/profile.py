@@ -17,6 +17,8 @@ from ortkit.cli._options import best_ep
 @click.option("--concurrency", default="1", show_default=True, help="Client threads on one session, comma-separated.")
 @click.option("--chunk", default=None, help="Streaming chunk lengths (streaming exports only).")
 @click.option("--baseline", default=None, help="PyTorch baselines: torch (eager), torch-compile.")
+@click.option("--baseline-source", default=None, metavar="FILE.py:FACTORY",
+              help="The PyTorch module of the (one) model, where its export does not record it (ortkit exports do).")
 @click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), metavar="PATH", help="SQLite results file.")
 @click.option("--python", "python", default=None, type=click.Path(dir_okay=False), help="Interpreter for the workers (another onnxruntime).")
 @click.option("--target", default=None, metavar="NAME", help="A target from `ortkit target list`: its interpreter runs the workers.")
@@ -28,7 +30,7 @@ from ortkit.cli._options import best_ep
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, ep_library, op_profile, max_time, processes, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, db, python, target, ep_library, op_profile, max_time, processes, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
     """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid.
 
     Exit status: 0 when every configuration was measured, skipped or unavailable; 4 when some
@@ -49,6 +51,7 @@ def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline
             parse_list(threads, int, allow_default=True) or [None], concurrency=parse_list(concurrency),
             chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags, ep_library=parse_ep_libraries(ep_library),
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time, processes=processes), timeout=timeout, progress=callback,
+            baseline_source=baseline_source,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)
     if summary.count("failed"):
