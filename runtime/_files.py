@@ -237,11 +237,7 @@ def run_model_files(
             feed[name] = np.zeros_like(feed[name])
             sources[name] = "zeros (initial state)"
     start = time.perf_counter()
-    try:
-        result = rt.run(feed, cast=cast)
-    except InputError as error:
-        # The runtime speaks to Python callers; the command line's switch is --cast.
-        raise InputError(str(error).replace("pass cast=True", "pass --cast")) from None
+    result = rt.run(feed, cast=cast)
     seconds = time.perf_counter() - start
     out_path = None
     if output is not None:

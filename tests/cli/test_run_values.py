@@ -111,3 +111,14 @@ def test_run_and_inspect_in_a_target(export_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no input or symbolic dim of that name" in result.output  # the target's own exit status
     result = _invoke("run", str(export_dir), "--target", "nope", env=env)
     assert result.exit_code == 1 and "nope" in result.output
+
+
+def test_no_cli_message_names_a_python_argument(export_dir: Path, tmp_path: Path) -> None:
+    from ortkit.cli._main import CLI_ADVICE, CommandFailed
+    from ortkit.runtime import ProviderUnavailable
+
+    for python, cli_words in CLI_ADVICE.items():
+        assert cli_words in CommandFailed(ProviderUnavailable(f"x {python} y")).message
+    result = _invoke("target", "add", "here", "--python", sys.executable, env={"ORTKIT_HOME": str(tmp_path)})
+    result = _invoke("target", "add", "here", "--python", sys.executable, env={"ORTKIT_HOME": str(tmp_path)})
+    assert result.exit_code != 0 and "--replace" in result.output and "replace=True" not in result.output
