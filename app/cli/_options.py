@@ -142,7 +142,7 @@ def forward_to_target(ctx: click.Context, target: str) -> None:
     argv: list[str] = []
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if param.name == "target" or getattr(param, "hidden", False) or value in (None, (), False):
+        if param.name == "target" or value in (None, (), False):
             continue
         if isinstance(param, click.Argument):
             argv += [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
