@@ -144,8 +144,13 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
             _check_zoo_name(value, f"{key}.zoo", fail)
         else:
             resolved = (base / value).resolve()
+            exported = resolved / "model.onnx"
+            if kind == "onnx" and resolved.is_dir() and exported.is_file():
+                # An export folder, as every command takes; it names the model, as in `profile DIR`.
+                item = {"name": resolved.name, **item}
+                resolved = exported
             if kind == "onnx" and not resolved.is_file():
-                raise fail(f"{key}.onnx", f"file not found: {resolved}")
+                raise fail(f"{key}.onnx", f"file not found: {resolved} (give an .onnx file or an export folder holding model.onnx)")
             if kind == "checkpoint" and not (resolved / "manifest.json").is_file():
                 raise fail(f"{key}.checkpoint", f"not an ortkit checkpoint folder (no manifest.json): {resolved}")
             value = str(resolved)

@@ -139,3 +139,14 @@ def test_precisions_a_sweep_cannot_make_for_an_onnx_file_are_listed_as_skipped(t
     skipped = sorted((r for r in load_dataset(db).rows if r.status == "skipped"), key=lambda r: r.spec.precision)
     assert [r.spec.precision for r in skipped] == ["fp16", "int8-dynamic"]
     assert "makes no int8-dynamic variant of it" in (skipped[1].message or "")
+
+
+def test_an_onnx_entry_may_be_an_export_folder(tmp_path: Path) -> None:
+    from tests.profiler.conftest import lstm_model
+
+    (tmp_path / "out" / "mine").mkdir(parents=True)
+    lstm_model(tmp_path / "out" / "mine" / "model.onnx")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[[models]]\nonnx = "out/mine"\n[grid]\nbatch = [1]\ntime = [8]\n')
+    entry = load_sweep(sweep).models[0]
+    assert (entry.value, entry.name) == (str(tmp_path / "out" / "mine" / "model.onnx"), "mine")
