@@ -174,7 +174,8 @@ def one_session_ep(spec: str) -> str:
 
 def best_ep() -> str:
     """What ``--ep auto`` names where one EP must be chosen before a session exists (the
-    profiler's configurations, export's --optimize): the first EP of this build in the auto order."""
+    profiler's configurations, export's --optimize): the first EP of this build in the auto order,
+    TensorRT excepted, as for a target's default: builds list it without its libraries."""
     from ortkit.runtime import available_providers
 
-    return available_providers()[0]
+    return next(spec for spec in available_providers() if spec != "tensorrt")
