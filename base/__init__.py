@@ -9,11 +9,15 @@ profiler's worker and the CLI's start-up can all depend on it.
 from __future__ import annotations
 
 from ortkit.base._errors import InternalError, OrtkitError, UsageError
+from ortkit.base._factory import FactoryError, absolute_source, import_factory
 from ortkit.base._hashing import file_sha256
 from ortkit.base._machine import cpu_model
 from ortkit.base._version import ONNXRUNTIME_MISSING, ortkit_version
 
 __all__ = [
+    "FactoryError",
+    "absolute_source",
+    "import_factory",
     "InternalError",
     "ONNXRUNTIME_MISSING",
     "OrtkitError",

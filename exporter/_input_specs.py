@@ -38,35 +38,35 @@ def parse_input_spec(text: str) -> TensorSpec:
         raise UsageError(f"bad input spec {text!r}: {form}")
     parts = text.split(":")
     if len(parts) != 3 or not all(parts):
-        raise UsageError(f"bad --input {text!r}: {form}")
+        raise UsageError(f"bad --input-spec {text!r}: {form}")
     name, dtype, dims_text = parts
     if not _NAME.match(name):
-        raise UsageError(f"bad --input {text!r}: {name!r} is not a valid tensor name; {form}")
+        raise UsageError(f"bad --input-spec {text!r}: {name!r} is not a valid tensor name; {form}")
     if dtype not in _DTYPES:
-        raise UsageError(f"bad --input {text!r}: dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+        raise UsageError(f"bad --input-spec {text!r}: dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
     dims: list[int | str] = []
     for dim in dims_text.split(","):
         dim = dim.strip()
         if dim.isascii() and dim.isdigit() and 1 <= int(dim) <= MAX_FIXED_DIM:
             dims.append(int(dim))
         elif dim.isascii() and dim.isdigit():
-            raise UsageError(f"bad --input {text!r}: dim {dim} is outside 1..{MAX_FIXED_DIM}")
+            raise UsageError(f"bad --input-spec {text!r}: dim {dim} is outside 1..{MAX_FIXED_DIM}")
         elif dim.lower() in _ALIASES:
             raise UsageError(
-                f"bad --input {text!r}: write {_ALIASES[dim.lower()]!r} for the {_ALIASES[dim.lower()]} axis, not {dim!r} "
+                f"bad --input-spec {text!r}: write {_ALIASES[dim.lower()]!r} for the {_ALIASES[dim.lower()]} axis, not {dim!r} "
                 "(ortkit verifies the axes named batch and time at the sizes that matter for them)"
             )
         elif _DIM_NAME.match(dim):
             dims.append(dim)
         else:
             raise UsageError(
-                f"bad --input {text!r}: dim {dim!r} must be a positive integer or a symbolic name "
+                f"bad --input-spec {text!r}: dim {dim!r} must be a positive integer or a symbolic name "
                 f"(batch, time, or another identifier such as H)"
             )
     if len(dims) > MAX_RANK:
-        raise UsageError(f"bad --input {text!r}: rank {len(dims)} is more than {MAX_RANK}")
+        raise UsageError(f"bad --input-spec {text!r}: rank {len(dims)} is more than {MAX_RANK}")
     if dims.count("batch") > 1 or dims.count("time") > 1:
-        raise UsageError(f"bad --input {text!r}: 'batch' and 'time' may each appear once")
+        raise UsageError(f"bad --input-spec {text!r}: 'batch' and 'time' may each appear once")
     return TensorSpec(name, dtype, tuple(dims))
 
 
@@ -83,7 +83,7 @@ def parse_input_specs(items: Sequence[str | TensorSpec]) -> list[TensorSpec]:
     names = [s.name for s in specs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise UsageError(f"--input name {', '.join(map(repr, duplicated))} given more than once; each input needs its own name")
+        raise UsageError(f"--input-spec name {', '.join(map(repr, duplicated))} given more than once; each input needs its own name")
     return specs
 
 

@@ -17,15 +17,12 @@ TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ortkit.base import UsageError
+from ortkit.base import UsageError, absolute_source
 from ortkit.base import file_sha256
 from ortkit.exporter._errors import SourceError
 from ortkit.exporter._input_specs import SYMBOLIC_DIMS, parse_input_spec, parse_input_specs
@@ -60,6 +57,8 @@ class ModelSource:
             "task_options": self.task_options,
             "checkpoint": self.checkpoint,
             "checkpoint_sha256": self.checkpoint_sha256,
+            # The factory with its file made absolute: what the profiler's PyTorch baseline builds.
+            **({"factory": absolute_source(self.label)} if self.origin == "factory" else {}),
         }
 
 
@@ -119,7 +118,7 @@ def _from_zoo(name: str, checkpoint: str | Path | None, specs: list[TensorSpec],
     from ortkit.models import create_model
 
     if specs:
-        raise UsageError("--input is for user factories; a zoo model declares its own inputs")
+        raise UsageError("--input-spec is for user factories; a zoo model declares its own inputs")
     module = create_model(name, **overrides).eval()
     spec: ModelSpec = module.ortkit_spec
     result = ModelSource(module=module, spec=spec, origin="zoo", label=name, trained=False, task=spec.preset)
@@ -144,7 +143,7 @@ def _from_ortkit_checkpoint(path: Path, specs: list[TensorSpec]) -> ModelSource:
             "state dict use a zoo name or FILE.py:FACTORY with --checkpoint"
         )
     if specs:
-        raise UsageError("--input is for user factories; an ortkit checkpoint declares its own inputs")
+        raise UsageError("--input-spec is for user factories; an ortkit checkpoint declares its own inputs")
     from ortkit.models import load_checkpoint
 
     precheck_checkpoint(folder)
@@ -190,40 +189,17 @@ def check_arity(module: Any, specs: Sequence[TensorSpec], label: str) -> None:
     raise UsageError(
         f"{label}: forward({names}) takes {len(required)}"
         + (f" to {len(positional)}" if len(positional) != len(required) else "")
-        + f" input(s) but {len(specs)} --input given ({given}); give one --input per argument, in order"
+        + f" input(s) but {len(specs)} --input-spec given ({given}); give one --input-spec per argument, in order"
     )
 
 
 def _load_factory(source: str) -> Any:
-    target, _, attr = source.rpartition(":")
-    if not target or not attr:
-        raise SourceError(f"bad source {source!r}: expected FILE.py:FACTORY or package.module:FACTORY")
-    if target.endswith(".py"):
-        file = Path(target)
-        if not file.is_file():
-            raise SourceError(f"factory file {target!r} does not exist")
-        name = "ortkit_user_" + hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
-        spec = importlib.util.spec_from_file_location(name, file)
-        if spec is None or spec.loader is None:
-            raise SourceError(f"cannot import {target!r} as a Python file")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as error:
-            raise SourceError(f"importing {target!r} failed: {type(error).__name__}: {first_line(error)}") from None
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as error:
-            raise SourceError(f"cannot import module {target!r}: {first_line(error)}") from None
-        except Exception as error:
-            raise SourceError(f"importing {target!r} failed: {type(error).__name__}: {first_line(error)}") from None
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__)
-        hint = f"; callables there: {', '.join(available[:10])}" if available else ""
-        raise SourceError(f"factory {attr!r} not found in {target!r}{hint}")
-    return factory
+    from ortkit.base import FactoryError, import_factory
+
+    try:
+        return import_factory(source)
+    except FactoryError as error:
+        raise SourceError(str(error)) from None
 
 
 def _from_factory(source: str, checkpoint: str | Path | None, specs: list[TensorSpec], example_time: int = 16) -> ModelSource:
@@ -250,8 +226,8 @@ def _from_factory(source: str, checkpoint: str | Path | None, specs: list[Tensor
     else:
         if not specs:
             raise UsageError(
-                f"{source!r} is a user model: give its inputs with --input NAME:DTYPE:DIMS "
-                "(e.g. --input x:float32:batch,time,64)"
+                f"{source!r} is a user model: give its inputs with --input-spec NAME:DTYPE:DIMS "
+                "(e.g. --input-spec x:float32:batch,time,64)"
             )
         check_arity(module, specs, source)
         spec = infer_spec(module, source.rpartition(":")[2], specs, example_time)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ortkit.base import UsageError
@@ -12,7 +13,7 @@ from ortkit.profiler._spec import ProfileSpec
 if TYPE_CHECKING:
     from ortkit.profiler._sweep import ModelSource
 
-__all__ = ["plan", "torch_version", "BASELINES"]
+__all__ = ["plan", "torch_version", "BASELINES", "Origin", "model_origin"]
 
 BASELINES = {"torch": "torch-eager", "torch-eager": "torch-eager", "torch-compile": "torch-compile"}
 
@@ -30,8 +31,14 @@ def plan(
     tags: Sequence[tuple[str, str]] = (),
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     ep_library: Mapping[str, str] | None = None,
+    baseline_source: str | None = None,
 ) -> tuple[list[ProfileSpec], list[str]]:
     """The grid as specs, after checking every shape against every model (before measuring).
+
+    The PyTorch baseline of a model is its own source: the zoo model an ortkit export of a zoo
+    model or checkpoint records, the factory an export of a user model records, or
+    ``baseline_source`` (``file.py:factory``, one model only). A user model is never measured
+    as a zoo model of the same name; without a source its baseline is unavailable, with the reason.
 
     Returns:
         The specs in run order and notes (e.g. a time list ignored for a model without time axis).
@@ -54,7 +61,10 @@ def plan(
     options = {ep: tuple(sorted((str(k), str(v)) for k, v in dict(opts).items())) for ep, opts in (ep_options or {}).items()}
     libraries = tuple(sorted((str(k), os.path.abspath(v)) for k, v in (ep_library or {}).items()))
     devices = sorted({"cuda" if (provider_name(ep) or "") in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu" for ep in eps})
+    if baseline_source is not None and len(sources) != 1:
+        raise UsageError(f"--baseline-source names the PyTorch source of one model; {len(sources)} models were given")
     for source in sources:
+        origin = model_origin(source, baseline_source)
         sigs, _ = model_signature(source.path)
         has_time = has_time_axis(sigs)
         model_times: Sequence[int | None] = times if has_time else (None,)
@@ -72,7 +82,8 @@ def plan(
                     concrete_shapes(source.path, sigs, batch, chunk or time)
         common = dict(
             model=source.path, model_sha256=source.sha256, model_label=source.label, precision=source.precision,
-            zoo_name=source.zoo_name, zoo_overrides=source.zoo_overrides, tags=tuple(tags),
+            zoo_name=origin.zoo_name, zoo_overrides=source.zoo_overrides if origin.zoo_name else (), tags=tuple(tags),
+            family=origin.family,
         )
         for ep in eps:
             for thread in threads:
@@ -87,7 +98,7 @@ def plan(
         if runners:
             # The torch version is part of a baseline's identity: an 'unavailable' recorded where
             # torch was absent, or numbers of torch 2.13, are not reused once torch changes.
-            baseline_common = dict(common, tags=(*common["tags"], ("torch", torch_version())))  # type: ignore[misc]
+            baseline_common = dict(common, tags=(*common["tags"], ("torch", torch_version())), baseline_source=origin.factory)  # type: ignore[misc]
         for runner in runners:
             for device in devices:
                 for thread in threads:
@@ -95,6 +106,33 @@ def plan(
                         for time in model_times:
                             specs.append(ProfileSpec(ep=device, batch=batch, time=time, threads=thread, runner=runner, **baseline_common))  # type: ignore[arg-type]
     return specs, notes
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a model file came from, as far as its PyTorch baseline and the report care."""
+
+    zoo_name: str | None
+    factory: str | None
+    family: str | None
+
+
+def model_origin(source: ModelSource, baseline_source: str | None = None) -> Origin:
+    """The zoo name (only for exports of zoo models), the user factory and the family of a file,
+    from its ``ortkit.*`` metadata; ``baseline_source`` overrides the recorded factory."""
+    from ortkit.base import absolute_source
+    from ortkit.runtime import read_metadata
+
+    try:
+        meta = read_metadata(source.path)
+    except Exception:  # noqa: BLE001 - the shape checks report an unreadable file themselves
+        return Origin(source.zoo_name, absolute_source(baseline_source) if baseline_source else None, None)
+    recorded = meta.export.get("source") if isinstance(meta.export.get("source"), dict) else {}
+    kind = recorded.get("origin")
+    # A user factory's export records its own name as ortkit.model ("gru"); that is no zoo model.
+    zoo_name = source.zoo_name if kind in (None, "zoo", "checkpoint") and not baseline_source else None
+    factory = absolute_source(baseline_source) if baseline_source else recorded.get("factory") if kind == "factory" else None
+    return Origin(zoo_name, factory if isinstance(factory, str) else None, meta.family)
 
 
 def torch_version() -> str:

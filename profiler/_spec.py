@@ -105,6 +105,11 @@ class ProfileSpec:
         zoo_overrides: hyperparameter overrides for `ortkit.models.create_model`.
         op_profile: also run onnxruntime's profiler and record per-op-type time shares (not part
             of the identity: see `identity`).
+        family: the model's family (rnn, cnn, hybrid...) from its ``ortkit.family`` metadata; a
+            fact of the file, so not part of the identity (its sha256 is).
+        baseline_source: for the torch runners of a user model, the PyTorch factory to measure
+            (``/abs/file.py:factory`` or ``pkg.module:factory``): from the export's record or
+            ``--baseline-source``. Part of the identity when set.
     """
 
     model: str
@@ -125,6 +130,8 @@ class ProfileSpec:
     op_profile: bool = False
     optimization: str = "all"
     tags: tuple[tuple[str, str], ...] = field(default=())
+    family: str | None = None
+    baseline_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -132,6 +139,9 @@ class ProfileSpec:
         for name in ("model", "model_sha256", "model_label", "ep", "precision", "optimization"):
             if not isinstance(getattr(self, name), str):
                 raise UsageError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("family", "baseline_source"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise UsageError(f"{name} must be a string or None, got {getattr(self, name)!r}")
         for name in ("ep_options", "ep_library", "zoo_overrides", "tags"):
             if not all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in getattr(self, name)):
                 raise UsageError(f"{name} must be (name, value) pairs, got {getattr(self, name)!r}")
@@ -178,6 +188,10 @@ class ProfileSpec:
         identity.pop("model")
         # Fixed values rather than removal keep the hashes of existing databases unchanged.
         identity.update(NOT_IDENTITY)
+        # Fields added later leave the identity when unset, so older databases keep their keys.
+        identity.pop("family", None)
+        if identity.get("baseline_source") is None:
+            identity.pop("baseline_source", None)
         return identity
 
     @property

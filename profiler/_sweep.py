@@ -185,6 +185,7 @@ def profile(
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     ep_library: Mapping[str, str] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
+    baseline_source: str | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in a fresh worker, into a results database.
 
@@ -197,8 +198,8 @@ def profile(
         eps: EP specs (``"cpu"``, ``"openvino"``, ``"cuda:0"``...).
         batches, times, threads, concurrency, chunks: the grid axes (``None`` time: a model without
             time axis; ``None`` threads: the runtime's default; ``None`` chunk: offline).
-        baseline: ``"torch"`` (eager) and/or ``"torch-compile"``: the same zoo model in PyTorch,
-            run under this interpreter (where torch is).
+        baseline: ``"torch"`` (eager) and/or ``"torch-compile"``: the model's own PyTorch source
+            (see ``baseline_source``), run under this interpreter (where torch is).
         db: the SQLite results file.
         python: interpreter for the ORT workers (another environment's onnxruntime).
         op_profile: also record per-op-type time shares from onnxruntime's profiler.
@@ -211,6 +212,8 @@ def profile(
         ep_library: plugin EP libraries ``{"name": path}`` the workers register; ``name`` then
             works as an EP spec.
         progress: called with a `SweepEvent` before and after each configuration.
+        baseline_source: ``file.py:factory`` or ``pkg.module:factory`` building the PyTorch
+            module of the (one) model, when its export does not record one.
 
     Returns:
         A `SweepSummary`.
@@ -232,7 +235,7 @@ def profile(
         env_dict = worker_environment(python)
         environment = Environment.from_dict(env_dict)
         unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
-        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
+        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library, baseline_source)
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))

@@ -1,18 +1,24 @@
 """Building a target's virtual environment: one onnxruntime distribution, the worker's needs, and
-ortkit itself from its source tree (never torch).
+the same ortkit as this one (never torch): from the source tree of an editable install, the wheel
+or folder it was installed from (its PEP 610 ``direct_url.json``), or else the same version from
+the package index.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+from ortkit.base import UsageError
 from ortkit.profiler._isolation import TargetError
 
-__all__ = ["KINDS", "WORKER_REQUIREMENTS", "build_venv", "source_tree"]
+__all__ = ["KINDS", "WORKER_REQUIREMENTS", "OrtkitOrigin", "build_venv", "ortkit_origin", "origin_of", "source_tree"]
 
 #: What `create(kind)` installs for each kind: the onnxruntime distribution (plus extras).
 KINDS: dict[str, tuple[str, ...]] = {
@@ -36,8 +42,60 @@ WORKER_REQUIREMENTS: tuple[str, ...] = (
     "wheel",
 )
 
-def build_venv(kind: str, env_dir: Path, src: Path, python: str | os.PathLike[str] | None, *, quiet: bool = True) -> Path:
-    """Create ``env_dir`` with the packages of ``kind`` and an editable ortkit from ``src``; its
+@dataclass(frozen=True)
+class OrtkitOrigin:
+    """Where a target's ortkit comes from: pip arguments, and the words for messages."""
+
+    pip_args: tuple[str, ...]
+    description: str
+    local: bool  # installed without the index (a folder or a wheel on this machine)
+
+
+def ortkit_origin() -> OrtkitOrigin:
+    """How to install this very ortkit elsewhere, from how it was installed here (PEP 610)."""
+    from importlib import metadata
+
+    from ortkit.base import ortkit_version
+
+    try:
+        text = metadata.distribution("ortkit").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        text = None
+    if text:
+        try:
+            direct = json.loads(text)
+        except ValueError:
+            direct = {}
+        url = str(direct.get("url", ""))
+        if url.startswith("file://"):
+            path = Path(unquote(urlparse(url).path))
+            editable = bool((direct.get("dir_info") or {}).get("editable"))
+            if path.exists():
+                return origin_of(path, editable=editable)
+    tree = source_tree()
+    if (tree / "pyproject.toml").is_file():  # running from a checkout that pip does not know
+        return origin_of(tree, editable=True)
+    version = ortkit_version()
+    return OrtkitOrigin((f"ortkit=={version}",), f"ortkit {version} from the package index", local=False)
+
+
+def origin_of(source: str | os.PathLike[str], *, editable: bool = False) -> OrtkitOrigin:
+    """An origin from a wheel file or a source tree (a folder holding pyproject.toml).
+
+    Raises:
+        UsageError: ``source`` is neither.
+    """
+    path = Path(source).resolve()
+    if path.is_file() and path.suffix == ".whl":
+        return OrtkitOrigin((str(path),), f"the wheel {path}", local=True)
+    if (path / "pyproject.toml").is_file():
+        args = ("-e", str(path)) if editable else (str(path),)
+        return OrtkitOrigin(args, f"{'an editable install of ' if editable else ''}the source tree {path}", local=True)
+    raise UsageError(f"--source {source}: not an ortkit wheel (.whl) nor a folder holding pyproject.toml")
+
+
+def build_venv(kind: str, env_dir: Path, origin: OrtkitOrigin, python: str | os.PathLike[str] | None, *, quiet: bool = True) -> Path:
+    """Create ``env_dir`` with the packages of ``kind`` and ortkit from ``origin``; its
     interpreter's path. A half-built environment is deleted.
 
     Raises:
@@ -49,7 +107,9 @@ def build_venv(kind: str, env_dir: Path, src: Path, python: str | os.PathLike[st
     pip = [str(env_python), "-m", "pip", "install", "--disable-pip-version-check"] + (["-q"] if quiet else [])
     try:
         _run([*pip, *KINDS[kind], *WORKER_REQUIREMENTS], f"installing {', '.join(KINDS[kind])}")
-        _run([*pip, "--no-deps", "--no-build-isolation", "--no-index", "-e", str(src)], "installing ortkit")
+        # --no-deps: ortkit's own dependencies would pull torch; the worker's needs are above.
+        local = ("--no-build-isolation", "--no-index") if origin.local else ()
+        _run([*pip, "--no-deps", *local, *origin.pip_args], f"installing ortkit from {origin.description}")
     except TargetError:
         shutil.rmtree(env_dir, ignore_errors=True)  # a half-built environment is worse than none
         raise

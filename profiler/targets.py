@@ -26,7 +26,7 @@ from typing import Any
 from ortkit.base import UsageError
 from ortkit.profiler._isolation import TargetError
 from ortkit.profiler._targetprobe import Probe, _short, probe
-from ortkit.profiler._targetvenv import KINDS, WORKER_REQUIREMENTS, build_venv, source_tree
+from ortkit.profiler._targetvenv import KINDS, WORKER_REQUIREMENTS, build_venv, origin_of, ortkit_origin, source_tree
 
 __all__ = [
     "Target",
@@ -264,8 +264,10 @@ def create(
 
     Installs, with ONE networked ``pip install``, the distribution for ``kind`` (``openvino``:
     onnxruntime-openvino, ``cpu``: onnxruntime, ``gpu``: onnxruntime-gpu and nvidia-ml-py) plus the
-    worker's needs (numpy, onnx, click, rich, psutil, safetensors); then ortkit itself from its
-    source tree with ``--no-deps`` and no index (editable, so the target runs the current code).
+    worker's needs (numpy, onnx, click, rich, psutil, safetensors); then the same ortkit as this
+    one, with ``--no-deps``: an editable install from the source tree when this one is editable
+    (the target runs the current code), else the wheel or folder this one was installed from
+    (pip's record of it), else the same version from the package index.
     torch is never installed. The openvino environment is about 450 MB.
 
     Args:
@@ -273,7 +275,7 @@ def create(
         path: the environment's folder (default ``$ORTKIT_HOME/envs/<name>``); must not exist or
             be empty.
         name: the target name (default: ``kind``).
-        source: ortkit's source tree (default: the tree this ortkit was installed from).
+        source: an ortkit wheel or source tree to install instead (``--source`` of the CLI).
         python: the base interpreter for ``python -m venv`` (default: this one's base).
         replace: overwrite an existing target of that name (the old environment is not deleted).
         home: the state folder (default `ortkit_home()`).
@@ -296,10 +298,8 @@ def create(
     env_dir = Path(os.path.abspath(Path(path).expanduser() if path else (home or ortkit_home()) / "envs" / name))
     if env_dir.exists() and (not env_dir.is_dir() or any(env_dir.iterdir())):
         raise UsageError(f"{env_dir} exists and is not empty: choose another --path or delete it")
-    src = Path(source) if source else source_tree()
-    if not (src / "pyproject.toml").is_file():
-        raise TargetError(f"ortkit's source tree was not found at {src}; pass source= the folder holding pyproject.toml")
-    env_python = build_venv(kind, env_dir, src, python, quiet=quiet)
+    origin = origin_of(source) if source else ortkit_origin()
+    env_python = build_venv(kind, env_dir, origin, python, quiet=quiet)
     expected = {"openvino": "openvino", "gpu": "cuda", "cpu": "cpu"}[kind]
     found = probe(env_python)
     if expected != "cuda" and expected not in found.eps:

@@ -16,10 +16,44 @@ from ortkit.runtime._feeds import random_array
 from ortkit.runtime._errors import InputError
 from ortkit.runtime._inputs import ORT_TO_NUMPY, TensorInfo
 
-__all__ = ["RunSummary", "parse_shapes", "parse_providers", "run_model_files", "random_inputs", "MAX_RANDOM_BYTES"]
+__all__ = ["RunSummary", "ValueSummary", "check_shape_names", "parse_shapes", "parse_providers", "run_model_files", "random_inputs", "MAX_RANDOM_BYTES"]
 
 # Random inputs larger than this are refused: a typo in --shape should not exhaust the memory.
 MAX_RANDOM_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class ValueSummary:
+    """A short look at one output's values: what ``ortkit run --print`` shows."""
+
+    min: float | None
+    max: float | None
+    mean: float | None
+    first: tuple[Any, ...]
+    nan: int = 0
+
+    @classmethod
+    def of(cls, array: np.ndarray, count: int = 6) -> ValueSummary:
+        flat = np.asarray(array).reshape(-1)
+        first = tuple(v.item() if hasattr(v, "item") else v for v in flat[:count])
+        if flat.size == 0 or flat.dtype.kind not in "biuf":
+            return cls(None, None, None, first)
+        values = flat.astype(np.float64)
+        finite = values[~np.isnan(values)]
+        nan = int(values.size - finite.size)
+        if finite.size == 0:
+            return cls(None, None, None, first, nan)
+        return cls(float(finite.min()), float(finite.max()), float(finite.mean()), first, nan)
+
+    def text(self) -> str:
+        first = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in self.first)
+        if self.min is None:
+            return f"[{first}{', ...' if self.first else ''}]" + (f" ({self.nan} NaN)" if self.nan else "")
+        nan = f" nan={self.nan}" if self.nan else ""
+        return f"min={self.min:.6g} max={self.max:.6g} mean={self.mean:.6g}{nan} first=[{first}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min": self.min, "max": self.max, "mean": self.mean, "nan": self.nan, "first": list(self.first)}
 
 
 @dataclass(frozen=True)
@@ -29,15 +63,27 @@ class RunSummary:
     outputs: dict[str, tuple[str, tuple[int, ...]]]
     output_path: Path | None
     seconds: float
+    values: dict[str, ValueSummary] | None = None  # with keep_values=True
 
     def lines(self) -> list[str]:
         out = [f"providers  {', '.join(self.providers)}"]
         out += [f"input      {n}: {d} {s} from {src}" for n, (d, s, src) in self.inputs.items()]
         out += [f"output     {n}: {d} {s}" for n, (d, s) in self.outputs.items()]
+        out += [f"values     {n}: {v.text()}" for n, v in (self.values or {}).items()]
         out.append(f"run took   {self.seconds * 1e3:.2f} ms")
         if self.output_path is not None:
             out.append(f"saved      {self.output_path}")
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "providers": list(self.providers),
+            "inputs": {n: {"dtype": d, "shape": list(s), "source": src} for n, (d, s, src) in self.inputs.items()},
+            "outputs": {n: {"dtype": d, "shape": list(s), **({"values": self.values[n].to_dict()} if self.values else {})}
+                        for n, (d, s) in self.outputs.items()},
+            "output_path": str(self.output_path) if self.output_path else None,
+            "seconds": self.seconds,
+        }
 
 
 def parse_shapes(options: Sequence[str]) -> dict[str, tuple[int, ...] | int]:
@@ -134,15 +180,31 @@ def random_inputs(
 
 
 def parse_providers(text: str | Sequence[str]) -> str | list[str]:
-    """``"cuda,cpu"`` (the CLI's ``--ep``) -> ``["cuda", "cpu"]``; one spec stays a string."""
+    """``"cuda+cpu"`` (the CLI's ``--ep`` for one session) -> ``["cuda", "cpu"]``; one spec stays a
+    string. The older ``"cuda,cpu"`` reads the same."""
     if not isinstance(text, str):
         return list(text)
-    parts = [p.strip() for p in text.split(",")]
+    parts = [p.strip() for p in text.replace(",", "+").split("+")]
     if len(parts) == 1:
         return parts[0]
     if not all(parts):
-        raise UsageError(f"--ep {text!r}: an empty spec in the list; write e.g. --ep cuda,cpu")
+        raise UsageError(f"--ep {text!r}: an empty spec in the list; write e.g. --ep cuda+cpu")
     return parts
+
+
+def check_shape_names(infos: Sequence[TensorInfo], shapes: Mapping[str, Sequence[int] | int]) -> None:
+    """Refuse a ``--shape`` name that is neither an input nor one of the model's symbolic dims.
+
+    Raises:
+        UsageError: naming the model's own inputs and dim names.
+    """
+    inputs = [i.name for i in infos]
+    symbols = sorted({d for i in infos for d in i.dims if isinstance(d, str) and d})
+    for name, value in shapes.items():
+        if name in inputs or (isinstance(value, int) and name in symbols):
+            continue
+        dims = f"symbolic dims: {', '.join(symbols)}" if symbols else "no symbolic dims"
+        raise UsageError(f"--shape {name}: the model has no input or symbolic dim of that name (inputs: {', '.join(inputs)}; {dims})")
 
 
 def run_model_files(
@@ -156,18 +218,22 @@ def run_model_files(
     cast: bool = False,
     ep_library: Mapping[str, str] | None = None,
     isolate: bool = False,
+    threads: int | None = None,
+    keep_values: bool = False,
 ) -> RunSummary:
     """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
     ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
-    (``.npz``) when given. ``isolate`` runs onnxruntime in a child process (see `Runtime`)."""
+    (``.npz``) when given; with ``keep_values`` the summary holds a `ValueSummary` per output.
+    ``isolate`` runs onnxruntime in a child process (see `Runtime`)."""
     from ortkit.runtime._runtime import Runtime
 
-    with Runtime(model, parse_providers(providers), ep_library=ep_library, isolate=isolate) as rt:
-        return _run_once(rt, inputs, shapes, output, seed, cast)
+    with Runtime(model, parse_providers(providers), threads, ep_library=ep_library, isolate=isolate) as rt:
+        return _run_once(rt, inputs, shapes, output, seed, cast, keep_values)
 
 
 def _run_once(
-    rt: Any, inputs: Sequence[str], shapes: Sequence[str], output: str | os.PathLike[str] | None, seed: int, cast: bool
+    rt: Any, inputs: Sequence[str], shapes: Sequence[str], output: str | os.PathLike[str] | None, seed: int, cast: bool,
+    keep_values: bool,
 ) -> RunSummary:
     names = [i.name for i in rt.inputs]
     sources: dict[str, str] = {}
@@ -183,9 +249,7 @@ def _run_once(
             raise UsageError(f"--input {name} is given twice; give each input once")
         sources[name] = source
     shape_map = parse_shapes(shapes)
-    unknown = [k for k, v in shape_map.items() if not isinstance(v, int) and k not in names]
-    if unknown:
-        raise UsageError(f"--shape: no input named {', '.join(unknown)}; the model takes {', '.join(names)}")
+    check_shape_names(rt.inputs, shape_map)
     feed: dict[str, Any] = {}
     for name in names:
         source = sources.get(name, "random")
@@ -211,13 +275,14 @@ def _run_once(
         try:
             np.savez(out_path, **result)
         except OSError as error:
-            raise UsageError(f"--output {output}: cannot write: {error.strerror or error}") from None
+            raise UsageError(f"--out {output}: cannot write: {error.strerror or error}") from None
     return RunSummary(
         providers=rt.providers,
         inputs={n: (str(feed[n].dtype), tuple(feed[n].shape), sources.get(n, "random")) for n in names},
         outputs={n: (str(v.dtype), tuple(v.shape)) for n, v in result.items()},
         output_path=out_path,
         seconds=seconds,
+        values={n: ValueSummary.of(v) for n, v in result.items()} if keep_values else None,
     )
 
 

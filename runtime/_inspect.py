@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, TensorProto, helper
 
-from ortkit.runtime._errors import InputError
+from ortkit.runtime._errors import InputError, ProviderUnavailable
 
 __all__ = ["FlopCount", "ModelReport", "count_flops", "inspect_model", "op_histogram", "parameter_count"]
 
@@ -380,14 +380,28 @@ def inspect_model(
     """Load ``model`` safely into a session on ``providers`` and describe it.
 
     FLOPs are counted at ``shapes`` (input name -> shape and/or symbol -> size); without them only
-    when every input dim is fixed. The session is opened with ``strict=False`` so that the report
-    shows where nodes went, fallbacks included. ``isolate`` opens the session in a child process
-    (see `Runtime`), so that onnxruntime failing on a hostile file cannot end this process.
+    when every input dim is fixed. An EP named explicitly must be in this build and load, as in
+    `Runtime`; nodes it leaves to the CPU EP are shown in the report, not refused, since showing
+    them is what inspecting is for. ``isolate`` opens the session in a child process (see
+    `Runtime`), so that onnxruntime failing on a hostile file cannot end this process.
+
+    Raises:
+        ProviderUnavailable: a named EP is not in this build or did not load.
+        UsageError: a name in ``shapes`` is neither an input nor one of the model's symbolic dims.
     """
+    from ortkit.runtime._files import check_shape_names
+    from ortkit.runtime._providers import register_libraries, resolve_providers
     from ortkit.runtime._runtime import Runtime
 
+    register_libraries(ep_library)
+    requested, auto = resolve_providers(providers)  # strict: an EP this build lacks is refused
     rt = Runtime(model, providers, base_dir=base_dir, ep_library=ep_library, strict=False, isolate=isolate)
     rt.close()  # only its description is needed
+    missing = [c.spec for c in requested if not auto and c.name not in rt.providers]
+    if missing:
+        raise ProviderUnavailable(f"EP {', '.join(missing)} was requested but did not load; the session runs on {', '.join(rt.providers)}")
+    if shapes:
+        check_shape_names(rt.inputs, shapes)
     proto = rt.model
     flops: FlopCount | None = None
     note = ""

@@ -67,10 +67,19 @@ EP_ALIASES = ALIASES
 def provider_name(spec: str) -> str | None:
     """The onnxruntime provider an EP spec asks for: ``"gpu"`` and ``"cuda:1"`` ->
     ``CUDAExecutionProvider``; None for ``"auto"``; a full provider name or a plugin library's
-    registration name is returned as given (whether it exists is decided where it is used)."""
-    base = spec.split(":", 1)[0]
+    registration name is returned as given (whether it exists is decided where it is used),
+    unless that library is registered in this process: then it is the EP its chosen devices run
+    (``"ov"`` -> ``OpenVINOExecutionProvider``), the name a session reports."""
+    base, _, suffix = spec.partition(":")
     if base.lower() == "auto":
         return None
+    with _library_lock:
+        library = _LIBRARIES.get(base)
+    if library is not None:
+        try:
+            return _plugin_choice(spec, base, suffix, library[1], {}).name
+        except ProviderUnavailable:
+            return base  # a bad device suffix: refused with its reason when a session is made
     return ALIASES.get(base.lower(), base)
 
 
@@ -323,8 +332,9 @@ def _plugin_choice(
         if not chosen:
             kinds = sorted({_device_type(d) for d in devices})
             raise ProviderUnavailable(f"EP spec {spec!r}: the library {base!r} offers devices of type {', '.join(kinds)}")
-        # One session takes one EP's devices: the first EP's, not its variants' on the same hardware.
-        chosen = tuple(d for d in chosen if d.ep_name == chosen[0].ep_name)
+    # One session takes the devices of one EP: a library that exposes a device type under two EP
+    # names (two plugin EPs for one CPU) gets the first, in the library's fixed device order.
+    chosen = tuple(d for d in chosen if d.ep_name == chosen[0].ep_name)
     opts = {k: str(v) for k, v in {**options.get(base, {}), **options.get(spec, {})}.items()}
     return ProviderChoice(spec=spec, name=chosen[0].ep_name, options=opts, devices=chosen)
 

@@ -35,11 +35,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The library's messages speak to Python callers ("pass cast=True"); on the command line the same
+# advice names the flag. One table, so no command tells a user to pass a Python argument.
+CLI_ADVICE: dict[str, str] = {
+    "pass cast=True": "pass --cast",
+    "(pass strict=False to accept that)": "(`ortkit inspect --ep SPEC` shows where the nodes go)",
+    "or pass strict=False)": "or see where they go with `ortkit inspect`)",
+    "pass replace=True": "pass --replace",
+    "add 'cpu' to the providers": "add cpu to the session (--ep SPEC+cpu)",
+}
+
+
 class CommandFailed(click.ClickException):
     """Carries an OrtkitError's message and exit code through click's own error printing."""
 
     def __init__(self, error: OrtkitError) -> None:
-        super().__init__(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        for python, cli in CLI_ADVICE.items():
+            message = message.replace(python, cli)
+        super().__init__(message)
         self.exit_code = error.exit_code
 
 

@@ -15,7 +15,7 @@ import base64
 import datetime as _dt
 import html
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ortkit.report._document import Figure, Report, ReportPaths, Section, Table
 from ortkit.report._reportdata import Dataset
@@ -124,20 +124,24 @@ def render_html(report: Report) -> str:
     return "\n".join(out)
 
 
-def report_database(db: str | Path, out_dir: str | Path, *, environment: str | None = None) -> ReportPaths:
+def report_database(db: str | Path, out_dir: str | Path, *, environment: str | None = None,
+                    families: Mapping[str, str] | None = None) -> ReportPaths:
     """`ortkit report`: read the results database ``db`` (read-only) and write its report.
 
     Args:
         environment: only the results of this environment (a key or a unique key prefix).
+        families: model label -> family (rnn, cnn, hybrid), for models whose files did not say.
 
     Raises:
         StoreError: the database is missing, foreign, of a newer schema, or holds no results.
         OrtkitError: the report cannot be written.
     """
-    from ortkit.report._reportdata import load_dataset
+    from ortkit.report._reportdata import assign_families, load_dataset
     from ortkit.profiler import StoreError
 
     dataset = load_dataset(db, environment=environment)
+    if families:
+        dataset = assign_families(dataset, families)
     if not dataset.rows:
         what = f" of environment {environment}" if environment else ""
         damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""

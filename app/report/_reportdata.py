@@ -12,14 +12,14 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from ortkit.profiler import ProfileSpec
 from ortkit.profiler import Stats, throughput
 
-__all__ = ["Row", "Accuracy", "Dataset", "family_of", "most_common", "load_dataset", "record_accuracy", "load_accuracy", "row_from_result"]
+__all__ = ["FAMILIES", "assign_families", "Row", "Accuracy", "Dataset", "family_of", "most_common", "load_dataset", "record_accuracy", "load_accuracy", "row_from_result"]
 
 FAMILIES = ("rnn", "cnn", "hybrid")
 
@@ -172,6 +172,30 @@ class Dataset:
         return row.family or family_of(row.spec.zoo_name)
 
 
+FAMILIES = ("rnn", "cnn", "hybrid")
+
+
+def assign_families(dataset: Dataset, families: Mapping[str, str]) -> Dataset:
+    """The dataset with the family of each model named in ``families`` (model label -> family)
+    set as given: for files that carry no ``ortkit.family`` (not exported by ortkit) or a wrong one.
+
+    Raises:
+        UsageError: an unknown family, or a label no row has (the message lists the labels).
+    """
+    from dataclasses import replace
+
+    from ortkit.base import UsageError
+
+    labels = sorted({row.base for row in dataset.rows} | {row.spec.model_label for row in dataset.rows})
+    for label, family in families.items():
+        if family not in FAMILIES:
+            raise UsageError(f"--family {label}={family}: the family is one of {', '.join(FAMILIES)}")
+        if label not in labels:
+            raise UsageError(f"--family {label}: no model of that name in the results; models: {', '.join(labels)}")
+    rows = [replace(row, family=families.get(row.base, families.get(row.spec.model_label, row.family))) for row in dataset.rows]
+    return replace(dataset, rows=rows)
+
+
 # -- loading from a results database ---------------------------------------------------------------
 
 def row_from_result(result: Any) -> Row:
@@ -185,7 +209,7 @@ def row_from_result(result: Any) -> Row:
     status = "skipped" if result.status == "unavailable" else result.status
     return Row(
         spec=spec, status=status, environment_key=result.environment.key, samples_ms=tuple(result.samples_ms),
-        message=result.message, family=tags.get("family") or family_of(spec.zoo_name), task=tags.get("task"),
+        message=result.message, family=tags.get("family") or spec.family or family_of(spec.zoo_name), task=tags.get("task"),
         peak_rss_bytes=metrics.peak_rss_bytes, rss_growth_bytes=metrics.rss_growth_bytes,
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
         node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),

@@ -144,8 +144,13 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
             _check_zoo_name(value, f"{key}.zoo", fail)
         else:
             resolved = (base / value).resolve()
+            exported = resolved / "model.onnx"
+            if kind == "onnx" and resolved.is_dir() and exported.is_file():
+                # An export folder, as every command takes; it names the model, as in `profile DIR`.
+                item = {"name": resolved.name, **item}
+                resolved = exported
             if kind == "onnx" and not resolved.is_file():
-                raise fail(f"{key}.onnx", f"file not found: {resolved}")
+                raise fail(f"{key}.onnx", f"file not found: {resolved} (give an .onnx file or an export folder holding model.onnx)")
             if kind == "checkpoint" and not (resolved / "manifest.json").is_file():
                 raise fail(f"{key}.checkpoint", f"not an ortkit checkpoint folder (no manifest.json): {resolved}")
             value = str(resolved)
@@ -338,7 +343,9 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class ExportFailure:
-    """A variant that failed verification: no file, and the reason, listed in the report."""
+    """A variant with no file, and the reason, listed in the report: one that failed verification
+    (``status`` "failed"), or one the sweep cannot make for this model ("skipped": an .onnx entry
+    is measured as it is, so precision = ["fp32", "int8"] over it cannot give an int8 file)."""
 
     name: str
     kind: str
@@ -347,6 +354,7 @@ class ExportFailure:
     zoo_name: str | None
     family: str | None
     task: str | None
+    status: str = "failed"
 
     @property
     def label(self) -> str:
@@ -363,11 +371,7 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     `ExportFailure` (record it with `record_export_failures`) and the other files are measured.
     """
     if entry.kind == "onnx":
-        from ortkit.profiler import read_onnx_metadata
-
-        meta = read_onnx_metadata(Path(entry.value))
-        return [ModelFile(Path(entry.value), entry.name, meta.precision, meta.streaming, meta.model, (), meta.family,
-                          entry.task or meta.task)], []
+        return _onnx_entry(entry, precisions, log)
     wanted = sorted({PRECISIONS[p] for p in precisions if PRECISIONS[p]})
     identity = {"kind": entry.kind, "value": entry.value, "overrides": [list(o) for o in entry.overrides], "variants": wanted,
                 "streaming": streaming, "checkpoint_mtime": _mtime(entry)}
@@ -419,6 +423,25 @@ def export_variants(entry: ModelEntry, precisions: Sequence[str], streaming: boo
     return out, failures
 
 
+def _onnx_entry(entry: ModelEntry, precisions: Sequence[str], log: Callable[[str], None]) -> tuple[list[ModelFile], list[ExportFailure]]:
+    """An .onnx entry as it is, and each other requested precision as skipped, with the reason."""
+    from ortkit.base import file_sha256
+    from ortkit.profiler import read_onnx_metadata
+
+    path = Path(entry.value)
+    meta = read_onnx_metadata(path)
+    task = entry.task or meta.task
+    skipped = []
+    for precision in dict.fromkeys(PRECISIONS[p] or "fp32" for p in precisions):
+        if precision == meta.precision:
+            continue
+        reason = (f"{entry.name} is an .onnx file of precision {meta.precision}: a sweep measures it as it is and makes no "
+                  f"{precision} variant of it; export one (ortkit export ... --fp16 / --int8) and list that file")
+        log(f"{entry.name}: {precision} skipped: {reason}")
+        skipped.append(ExportFailure(entry.name, precision, reason, file_sha256(path), meta.model, meta.family, task, status="skipped"))
+    return [ModelFile(path, entry.name, meta.precision, meta.streaming, meta.model, (), meta.family, task)], skipped
+
+
 def record_export_failures(db: str | os.PathLike[str], failures: Sequence[ExportFailure]) -> None:
     """Store each failed variant as a failed result, so the report lists it with its reason
     beside the configurations that were measured."""
@@ -438,7 +461,8 @@ def record_export_failures(db: str | os.PathLike[str], failures: Sequence[Export
                 model_label=failure.label, precision="fp32" if failure.kind == "streaming" else failure.kind,
                 zoo_name=failure.zoo_name, tags=tuple(tags),
             )
-            store.add(Result(spec, environment, "failed", message=f"export: the {failure.kind} variant failed verification: {failure.reason}"))
+            message = failure.reason if failure.status == "skipped" else f"export: the {failure.kind} variant failed verification: {failure.reason}"
+            store.add(Result(spec, environment, failure.status, message=message))
 
 
 def _causal(entry: ModelEntry) -> bool:
@@ -479,7 +503,7 @@ class SweepRun:
 
     def count(self, status: str) -> int:
         measured = sum(s.count(status) for s in self.summaries)
-        return measured + (len(self.export_failures) if status == "failed" else 0)
+        return measured + sum(1 for f in self.export_failures if f.status == status)
 
 
 def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, report: str | os.PathLike[str] | None = None, force: bool = False,

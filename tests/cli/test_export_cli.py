@@ -69,7 +69,7 @@ def test_export_zoo_model_with_variants(tmp_path: Path) -> None:
 
 def test_export_user_factory_json(tmp_path: Path, factories: Path) -> None:
     result = CliRunner().invoke(cli, ["export", f"{factories}:small", "--out", str(tmp_path / "o"),
-                                      "--input", "x:float32:batch,time,4", "--json"])
+                                      "--input-spec", "x:float32:batch,time,4", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["spec"]["recurrent_layers"] == 1 and report["spec"]["inputs"][0]["dims"] == ["batch", "time", 4]
@@ -78,7 +78,7 @@ def test_export_user_factory_json(tmp_path: Path, factories: Path) -> None:
 
 def test_verification_failure_prints_table_exit_1_and_leaves_nothing(tmp_path: Path, factories: Path) -> None:
     out = tmp_path / "o"
-    proc = _cli("export", f"{factories}:length_branch", "--out", str(out), "--input", "x:float32:batch,time,4",
+    proc = _cli("export", f"{factories}:length_branch", "--out", str(out), "--input-spec", "x:float32:batch,time,4",
                 "--exporter", "torchscript")
     assert proc.returncode == 1
     assert "FAIL  parity long time" in proc.stderr
@@ -89,7 +89,7 @@ def test_verification_failure_prints_table_exit_1_and_leaves_nothing(tmp_path: P
 
 @pytest.mark.parametrize("args,expected", [
     (["gru", "--checkpoint", "/nonexistent/w.pt"], "does not exist"),
-    (["{factories}:nope", "--input", "x:float32:batch,time,4"], "'nope' not found"),
+    (["{factories}:nope", "--input-spec", "x:float32:batch,time,4"], "'nope' not found"),
     (["bilstm", "--streaming"], "not causal"),
     (["no-such-model"], "unknown model"),
 ])
@@ -111,7 +111,7 @@ def test_pickle_payload_refused_even_with_force_env(tmp_path: Path, factories: P
         torch.save({{"head.weight": torch.zeros(2, 6), "x": Payload()}}, {str(tmp_path / 'evil.pt')!r})
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
-    proc = _cli("export", f"{factories}:small", "--input", "x:float32:batch,time,4", "--checkpoint",
+    proc = _cli("export", f"{factories}:small", "--input-spec", "x:float32:batch,time,4", "--checkpoint",
                 str(tmp_path / "evil.pt"), "--out", str(tmp_path / "o"), env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -128,7 +128,7 @@ def _invoke(*args: str):
 def test_help_names_every_source_form_and_the_input_syntax() -> None:
     result = _invoke("--help")
     assert result.exit_code == 0
-    for text in ("zoo name", "checkpoint folder", "FILE.py:FACTORY", "pkg.module:FACTORY", "one --input per forward() argument",
+    for text in ("zoo name", "checkpoint folder", "FILE.py:FACTORY", "pkg.module:FACTORY", "one --input-spec per forward() argument",
                  "x:float32:batch,3,H,W", "--int8", "--streaming", "--example-time"):
         assert text in result.output, text
 
@@ -137,7 +137,7 @@ def test_image_user_model_with_symbolic_height_and_width(tmp_path: Path) -> None
     factory = tmp_path / "cnn.py"
     factory.write_text("import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2),"
                        " torch.nn.BatchNorm2d(4), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n")
-    result = _invoke(f"{factory}:build", "--input", "x:float32:batch,3,H,W", "--out", str(tmp_path / "o"), "--json")
+    result = _invoke(f"{factory}:build", "--input-spec", "x:float32:batch,3,H,W", "--out", str(tmp_path / "o"), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["spec"]["inputs"][0]["dims"] == ["batch", 3, "H", "W"]
@@ -152,7 +152,7 @@ def test_image_user_model_with_symbolic_height_and_width(tmp_path: Path) -> None
     (["x:float32:batch,time,4", "z:float32:batch,3"], "forward(x) takes 1 input(s) but 2"),
 ])
 def test_bad_input_specs_are_usage_errors_exit_2(tmp_path: Path, factories: Path, inputs: list[str], expected: str) -> None:
-    args = [a for spec in inputs for a in ("--input", spec)]
+    args = [a for spec in inputs for a in ("--input-spec", spec)]
     result = _invoke(f"{factories}:small", *args, "--out", str(tmp_path / "o"))
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()

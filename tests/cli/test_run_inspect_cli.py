@@ -43,7 +43,7 @@ def test_run_with_npy_and_random_inputs(model_path: Path, tmp_path: Path) -> Non
     x = np.random.default_rng(3).standard_normal((2, 5, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out.npz"
-    result = _invoke("run", str(model_path), "--input", f"x={tmp_path / 'x.npy'}", "--input", "t=random", "--ep", "cpu", "--output", str(out))
+    result = _invoke("run", str(model_path), "--input", f"x={tmp_path / 'x.npy'}", "--input", "t=random", "--ep", "cpu", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "y: float32 (2, 5, 3)" in result.output and "CPUExecutionProvider" in result.output
     saved = np.load(out)
@@ -53,7 +53,7 @@ def test_run_with_npy_and_random_inputs(model_path: Path, tmp_path: Path) -> Non
 
 
 def test_run_random_shapes(model_path: Path, tmp_path: Path) -> None:
-    result = _invoke("run", str(model_path), "--shape", "x=3,7,4", "-o", str(tmp_path / "r"))
+    result = _invoke("run", str(model_path), "--shape", "x=3,7,4", "--out", str(tmp_path / "r"))
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "r.npz")["y"].shape == (3, 7, 3)
     result = _invoke("run", str(model_path), "--shape", "batch=2", "--shape", "time=9")
@@ -74,7 +74,8 @@ def test_run_random_shapes(model_path: Path, tmp_path: Path) -> None:
         (["--shape", "batch=0", "--shape", "time=3"], 1, "batch is 0"),
         (["--shape", "x=1,2,4", "--shape", "x=1,3,4"], 2, "--shape x is given twice"),
         (["--shape", "x=1,2,4", "--input", "t=random", "--input", "t=random"], 2, "--input t is given twice"),
-        (["--shape", "x=1,2,4", "--ep", "cpu,"], 2, "an empty spec in the list"),
+        (["--shape", "x=1,2,4", "--ep", "cpu+"], 2, "an empty spec in the list"),
+        (["--shape", "seq=3"], 2, "no input or symbolic dim of that name (inputs: x, t; symbolic dims: batch, time)"),
     ],
 )
 def test_run_errors_are_one_line(model_path: Path, args: list[str], code: int, needle: str) -> None:
@@ -119,9 +120,9 @@ def test_inspect_text_and_json(model_path: Path) -> None:
 def test_run_ep_preference_list_and_inspect_rejections(model_path: Path, tmp_path: Path) -> None:
     from ortkit.runtime._files import parse_providers
 
-    assert parse_providers("cuda:0,cpu") == ["cuda:0", "cpu"] and parse_providers("cpu") == "cpu"
+    assert parse_providers("cuda:0+cpu") == parse_providers("cuda:0,cpu") == ["cuda:0", "cpu"] and parse_providers("cpu") == "cpu"
     for command in ("run", "inspect"):
-        result = _invoke(command, str(model_path), "--shape", "x=1,2,4", "--ep", "cpu,CPUExecutionProvider")
+        result = _invoke(command, str(model_path), "--shape", "x=1,2,4", "--ep", "cpu+CPUExecutionProvider")
         assert result.exit_code == 1, result.output
         assert "providers name CPUExecutionProvider twice ('cpu' and 'CPUExecutionProvider')" in result.output
     result = _invoke("run", str(model_path), "--shape", "x=1,2,4", "--seed", "-1")  # click's usage error
@@ -160,7 +161,7 @@ def test_run_starts_a_streaming_export_from_zero_state(tmp_path: Path) -> None:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, tmp_path / "s.onnx")
-    result = _invoke("run", str(tmp_path / "s.onnx"), "--shape", "x=2,3,2", "-o", str(tmp_path / "out.npz"))
+    result = _invoke("run", str(tmp_path / "s.onnx"), "--shape", "x=2,3,2", "--out", str(tmp_path / "out.npz"))
     assert result.exit_code == 0, result.output
     assert "h: float32 (2, 2) from zeros (initial state)" in result.output
     saved = np.load(tmp_path / "out.npz")

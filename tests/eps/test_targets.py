@@ -194,3 +194,49 @@ def test_cli_errors_are_one_line(home: Path, bare_python: Path) -> None:
     assert unknown.exit_code == 1 and "no target named 'nope'" in unknown.output
     bad_name = runner.invoke(cli, ["target", "add", "a b", "--python", sys.executable])
     assert bad_name.exit_code == 2 and "invalid target name" in bad_name.output
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_create_from_a_wheel_install_puts_the_same_wheel_into_the_target(tmp_path: Path) -> None:
+    """A user's `pip install ortkit-X.whl` (no source tree anywhere): `ortkit target create cpu`
+    installs that wheel into the target, not an editable tree (before: "source tree was not found")."""
+    site = next(Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    # Built from a copy: setuptools writes build/ and *.egg-info next to the pyproject.toml.
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)],
+                   check=True, capture_output=True)
+    shutil.rmtree(src)  # no source tree left to fall back on
+    wheel = next(dist.glob("ortkit-*.whl"))
+    user = tmp_path / "user-venv"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(user)], check=True)
+    # The user's environment reuses this one's dependencies (a .pth line adds a folder, not the
+    # editable ortkit hook in it), so only the wheel itself is installed there.
+    user_site = next((user / "lib").glob("python3*/site-packages"))
+    (user_site / "deps.pth").write_text(f"{site}\n")
+    subprocess.run([str(user / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
+    env = {**__import__("os").environ, "ORTKIT_HOME": str(tmp_path / "home")}
+    done = subprocess.run([str(user / "bin" / "ortkit"), "target", "create", "cpu", "--path", str(tmp_path / "target")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    target_python = tmp_path / "target" / "bin" / "python"
+    where = subprocess.run([str(target_python), "-c", "import ortkit.base, importlib.metadata as m; "
+                            "print(ortkit.base.__file__); print(m.version('ortkit')); print(m.distribution('ortkit').read_text('direct_url.json'))"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
+    assert where[0].startswith(str(tmp_path / "target")), where  # installed into the target, not a link to a tree
+    from ortkit.base import ortkit_version
+
+    assert where[1] == ortkit_version()
+    assert json.loads(where[2])["url"].endswith(wheel.name)
+
+
+def test_origin_of_refuses_what_is_neither_a_wheel_nor_a_tree(tmp_path: Path) -> None:
+    from ortkit.profiler._targetvenv import origin_of
+
+    assert origin_of(REPO).pip_args == (str(REPO),)
+    with pytest.raises(UsageError, match="not an ortkit wheel"):
+        origin_of(tmp_path)

@@ -244,7 +244,7 @@ def test_broken_factories_are_one_line(models: Path, tmp_path: Path, factory: st
 def test_wrong_number_of_inputs_names_the_forward_arguments(models: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         export(f"{models}:two_inputs", tmp_path / "o", inputs=["x:float32:batch,time,4"])
-    assert "forward(x, z)" in str(caught.value) and "1 --input given" in str(caught.value)
+    assert "forward(x, z)" in str(caught.value) and "1 --input-spec given" in str(caught.value)
     with pytest.raises(UsageError):
         export(f"{models}:two_inputs", tmp_path / "o",
                inputs=["x:float32:batch,time,4", "z:float32:batch,3", "w:float32:batch"])

@@ -3,6 +3,7 @@ and a small real sweep runs, resumes and reports."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,34 @@ def test_a_variant_that_fails_verification_is_listed_and_the_sweep_goes_on(tmp_p
     assert "int8-dynamic variant failed verification" in (failed[0].message or "")
     problems = next(s for s in build_report(load_dataset(db), figures=False).sections if s.title.startswith("Unstable, skipped"))
     assert any("lstm-int8-dynamic" in row[0] for table in problems.tables for row in table.rows)
+
+
+def test_precisions_a_sweep_cannot_make_for_an_onnx_file_are_listed_as_skipped(tmp_path: Path) -> None:
+    from ortkit.report._reportdata import load_dataset
+    from tests.profiler.conftest import lstm_model
+
+    model = lstm_model(tmp_path / "m.onnx")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        f'[[models]]\nonnx = "{model}"\nname = "mine"\n'
+        '[grid]\nbatch = [1]\ntime = [8]\nthreads = [1]\nprecision = ["fp32", "int8", "fp16"]\n'
+        '[measure]\nmax_time_s = 0.05\nmin_runs = 3\nwarmup_runs = 1\ntimeout_s = 120\n'
+    )
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["sweep", str(sweep), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"] == {"ok": 1, "failed": 0, "skipped": 2, "unavailable": 0}
+    skipped = sorted((r for r in load_dataset(db).rows if r.status == "skipped"), key=lambda r: r.spec.precision)
+    assert [r.spec.precision for r in skipped] == ["fp16", "int8-dynamic"]
+    assert "makes no int8-dynamic variant of it" in (skipped[1].message or "")
+
+
+def test_an_onnx_entry_may_be_an_export_folder(tmp_path: Path) -> None:
+    from tests.profiler.conftest import lstm_model
+
+    (tmp_path / "out" / "mine").mkdir(parents=True)
+    lstm_model(tmp_path / "out" / "mine" / "model.onnx")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[[models]]\nonnx = "out/mine"\n[grid]\nbatch = [1]\ntime = [8]\n')
+    entry = load_sweep(sweep).models[0]
+    assert (entry.value, entry.name) == (str(tmp_path / "out" / "mine" / "model.onnx"), "mine")

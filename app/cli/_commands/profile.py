@@ -4,19 +4,24 @@ from pathlib import Path
 
 import click
 
+from ortkit.cli._options import best_ep
+
 
 @click.command("profile")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--ep", default=None, help="EP specs, comma-separated (cpu,openvino,cuda:0). Default: cpu, or the target's EP.")
+@click.option("--ep", default="auto", show_default=True, metavar="SPEC,SPEC...",
+              help="EP specs, comma-separated, one configuration each (cpu,openvino,cuda:0). auto: the target's EP, else the best one installed.")
 @click.option("--batch", default="1", show_default=True, help="Batch sizes, comma-separated.")
 @click.option("--time", "time_", default=None, help="Sequence lengths, comma-separated (models with a time axis).")
-@click.option("--threads", default="default", show_default=True, help="Intra-op thread counts ('default': onnxruntime's).")
+@click.option("--threads", default="default", show_default=True, metavar="N,N...", help="Intra-op thread counts ('default': onnxruntime's).")
 @click.option("--concurrency", default="1", show_default=True, help="Client threads on one session, comma-separated.")
 @click.option("--chunk", default=None, help="Streaming chunk lengths (streaming exports only).")
 @click.option("--baseline", default=None, help="PyTorch baselines: torch (eager), torch-compile.")
-@click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), help="SQLite results file.")
+@click.option("--baseline-source", default=None, metavar="FILE.py:FACTORY",
+              help="The PyTorch module of the (one) model, where its export does not record it (ortkit exports do).")
+@click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), metavar="PATH", help="SQLite results file.")
 @click.option("--python", "python", default=None, type=click.Path(dir_okay=False), help="Interpreter for the workers (another onnxruntime).")
-@click.option("--target", default=None, help="A target from `ortkit target list`: its interpreter runs the workers.")
+@click.option("--target", default=None, metavar="NAME", help="A target from `ortkit target list`: its interpreter runs the workers.")
 @click.option("--ep-library", "ep_library", multiple=True, metavar="NAME=PATH", help="Register a plugin EP library; NAME becomes an EP spec.")
 @click.option("--op-profile", is_flag=True, help="Record per-op-type time shares from onnxruntime's profiler.")
 @click.option("--max-time", default=2.0, show_default=True, help="Seconds of measuring per configuration at most.")
@@ -25,7 +30,7 @@ import click
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, db, python, target, ep_library, op_profile, max_time, processes, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, db, python, target, ep_library, op_profile, max_time, processes, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
     """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid.
 
     Exit status: 0 when every configuration was measured, skipped or unavailable; 4 when some
@@ -37,13 +42,16 @@ def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline
     from ortkit.study import resolve_models
 
     python, default_ep, tags = worker_target(python, target)
+    if ep == "auto":
+        ep = default_ep if target or python else best_ep()
     sources = resolve_models(models, Path(db).resolve().parent / "ortkit-exports")
     with progress_bar(enabled=not as_json) as callback:
         summary = profile(
-            sources, parse_list(ep or default_ep, str), parse_list(batch), parse_list(time_) or [None],
+            sources, parse_list(ep, str), parse_list(batch), parse_list(time_) or [None],
             parse_list(threads, int, allow_default=True) or [None], concurrency=parse_list(concurrency),
             chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags, ep_library=parse_ep_libraries(ep_library),
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time, processes=processes), timeout=timeout, progress=callback,
+            baseline_source=baseline_source,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)
     if summary.count("failed"):

@@ -1,17 +1,24 @@
 from __future__ import annotations
 
+import json
+
 import click
 
 
 @click.command("study")
 @click.option("--quick", is_flag=True, help="The small study: one task, three models, four lengths (about 5 minutes on 2 cores).")
-@click.option("--out", "out", default="study-out", show_default=True, type=click.Path(file_okay=False), help="Output folder (database, report, cache).")
+@click.option("--out", "out", metavar="PATH", default="study-out", show_default=True, type=click.Path(file_okay=False), help="Output folder (database, report, cache).")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds (trained models and exports stay cached).")
-def command(quick: bool, out: str, force: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the counts, the duration and the report's paths as JSON.")
+def command(quick: bool, out: str, force: bool, as_json: bool) -> None:
     """Train, export, verify, profile and report the RNN-vs-CNN study (resumable)."""
     from ortkit.study import console_progress, run_study
 
     log, progress = console_progress()
     result = run_study(out, quick=quick, force=force, log=log, progress=progress)
+    if as_json:
+        click.echo(json.dumps({"db": str(result.db), "seconds": result.seconds, "counts": dict(result.counts),
+                               "html": str(result.report.html), "markdown": str(result.report.markdown)}, indent=2))
+        return
     counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
     click.echo(f"study finished in {result.seconds / 60:.1f} min ({counts}): {result.report.html} and {result.report.markdown}")

@@ -13,13 +13,14 @@ def command() -> None:
 @command.command("add")
 @click.argument("name")
 @click.option("--python", "python", required=True, type=click.Path(dir_okay=False), help="The environment's interpreter.")
-@click.option("--ep", "default_ep", default=None, help="EP measured by default (default: openvino, cuda, cpu, whichever is there).")
+@click.option("--ep", "default_ep", default="auto", show_default=True, metavar="SPEC",
+              help="EP measured by default; auto: openvino, cuda, cpu, whichever the environment has.")
 @click.option("--replace", is_flag=True, help="Overwrite a target of that name.")
 def add_command(name: str, python: str, default_ep: str | None, replace: bool) -> None:
     """Register an existing environment NAME (it must have onnxruntime and ortkit)."""
     from ortkit.profiler import targets
 
-    _show([targets.add(name, python, default_ep=default_ep, replace=replace)])
+    _show([targets.add(name, python, default_ep=None if default_ep == "auto" else default_ep, replace=replace)])
 
 
 @command.command("create")
@@ -27,12 +28,17 @@ def add_command(name: str, python: str, default_ep: str | None, replace: bool) -
 @click.option("--path", type=click.Path(file_okay=False), default=None, help="The environment's folder (default: $ORTKIT_HOME/envs/NAME).")
 @click.option("--name", default=None, help="Target name (default: KIND).")
 @click.option("--replace", is_flag=True, help="Overwrite a target of that name.")
-def create_command(kind: str, path: str | None, name: str | None, replace: bool) -> None:
-    """Create a venv with the onnxruntime distribution for KIND (from PyPI) and register it."""
+@click.option("--source", default=None, type=click.Path(exists=True), metavar="WHEEL|DIR",
+              help="Install ortkit from this wheel or source tree (default: the same ortkit as this one).")
+def create_command(kind: str, path: str | None, name: str | None, replace: bool, source: str | None) -> None:
+    """Create a venv with the onnxruntime distribution for KIND (from PyPI) and register it.
+
+    ortkit goes in as this one was installed: editable from its source tree, from the wheel or
+    folder pip installed it from, or the same version from the package index."""
     from ortkit.profiler import targets
 
     click.echo(f"creating a {kind} environment (pip install; the openvino one is about 450 MB)...", err=True)
-    _show([targets.create(kind, path, name=name, replace=replace)])
+    _show([targets.create(kind, path, name=name, replace=replace, source=source)])
 
 
 @command.command("list")
