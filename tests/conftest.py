@@ -52,13 +52,16 @@ def _session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _sealed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _sealed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Each test gets a fresh, empty ORTKIT_HOME (subprocesses inherit it) and must not leave a
     plugin EP library registered: a later test would see it in `available_providers()`."""
-    monkeypatch.setenv("ORTKIT_HOME", str(tmp_path_factory.mktemp("ortkit-home")))
-    for name in _USER_STATE:
-        monkeypatch.delenv(name, raising=False)
-    yield
+    # Its own MonkeyPatch, not the test's `monkeypatch` fixture: that one is undone after this
+    # fixture's teardown, so a test that patches the registry itself would look like a leak.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORTKIT_HOME", str(tmp_path_factory.mktemp("ortkit-home")))
+        for name in _USER_STATE:
+            patch.delenv(name, raising=False)
+        yield
     providers = sys.modules.get("ortkit.runtime._providers")
     leaked = sorted(getattr(providers, "_LIBRARIES", {}))
     if leaked:

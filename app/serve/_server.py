@@ -8,6 +8,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ortkit.serve._app import app
 from ortkit.serve._models import ServeOptions, load_models, oversubscription
@@ -17,9 +18,13 @@ __all__ = ["serve_forever"]
 
 def serve_forever(models: Sequence[str | os.PathLike[str]], options: ServeOptions | None = None, *,
                   host: str = "127.0.0.1", port: int = 8000, graceful_s: float = 30.0,
-                  announce: Callable[[str], None] = print) -> None:
+                  announce: Callable[[str], None] = print,
+                  ready: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Load the models and serve them until SIGINT/SIGTERM, then stop accepting, finish the
     requests in flight (at most ``graceful_s`` seconds) and return.
+
+    ``announce`` gets the human-readable lines; ``ready``, when given, gets instead one record of
+    what is served (url, and per model its name, file, kind and EPs) before the server starts.
 
     Raises:
         ServeError, ModelRejected, ProviderUnavailable: a model cannot be served.
@@ -31,11 +36,17 @@ def serve_forever(models: Sequence[str | os.PathLike[str]], options: ServeOption
     advice = oversubscription(len(loaded) * options.instances, options.threads)
     if advice:
         announce(f"warning: {advice}")
+    served = []
     for model in loaded:
-        kind = "streaming, WebSocket /v2/models/{0}/stream".format(model.name) if model.streaming else (
-            "batched" if model.batchable and options.max_batch > 1 else "unbatched")
-        announce(f"serving {model.name} ({model.path}; {kind}) on {', '.join(model.runtime.providers)}")
-    announce(f"listening on http://{host}:{port}/v2 (metrics: /metrics); Ctrl-C stops")
+        kind = "streaming" if model.streaming else ("batched" if model.batchable and options.max_batch > 1 else "unbatched")
+        served.append({"name": model.name, "path": str(model.path), "kind": kind, "providers": list(model.runtime.providers)})
+        where = f"WebSocket /v2/models/{model.name}/stream" if model.streaming else ""
+        if ready is None:
+            announce(f"serving {model.name} ({model.path}; {kind}{', ' + where if where else ''}) on {', '.join(model.runtime.providers)}")
+    if ready is not None:
+        ready({"url": f"http://{host}:{port}/v2", "metrics": f"http://{host}:{port}/metrics", "models": served})
+    else:
+        announce(f"listening on http://{host}:{port}/v2 (metrics: /metrics); Ctrl-C stops")
     with warnings.catch_warnings():  # announced above
         warnings.simplefilter("ignore", RuntimeWarning)
         application = app(loaded, options)
@@ -43,7 +54,8 @@ def serve_forever(models: Sequence[str | os.PathLike[str]], options: ServeOption
                             timeout_graceful_shutdown=graceful_s, ws=websocket_protocol())
     with _signals_end_quietly():
         uvicorn.Server(config).run()
-    announce("stopped")
+    if ready is None:
+        announce("stopped")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,9 @@ from ortkit.runtime import _providers
 
 
 def _device(ep_name: str, kind: str) -> SimpleNamespace:
-    return SimpleNamespace(ep_name=ep_name, device=SimpleNamespace(type=f"OrtHardwareDeviceType.{kind}"))
+    # The fields of onnxruntime's OrtEpDevice that ortkit reads (it cannot be built from Python).
+    hardware = SimpleNamespace(type=f"OrtHardwareDeviceType.{kind}", vendor_id=0x8086, device_id=0)
+    return SimpleNamespace(ep_name=ep_name, ep_vendor="Intel", device=hardware)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ bad input is one line; the oversubscription warning."""
 
 from __future__ import annotations
 
+import os
+
 import json
 import signal
 import socket
@@ -68,6 +70,8 @@ def test_oversubscription() -> None:
 
 def test_app_warns_when_oversubscribed(model_files: dict[str, Path]) -> None:
     with pytest.warns(RuntimeWarning, match="intra-op thread"):
-        app([model_files["mlp"]], ServeOptions(instances=64, threads=64))
+        # threads within the runtime's cap, but instances x threads beyond the cores
+        cores = len(os.sched_getaffinity(0))
+        app([model_files["mlp"]], ServeOptions(instances=cores + 1, threads=cores))
     with pytest.raises(ServeError, match="max_batch must be a positive integer"):
         ServeOptions(max_batch=0)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import click
 
 
@@ -10,10 +12,11 @@ import click
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=0), help="max_batch_size; 0 turns batching off.")
 @click.option("--max-delay-us", default=100, show_default=True, type=click.IntRange(min=0), help="max_queue_delay_microseconds.")
 @click.option("--instances", default=1, show_default=True, type=click.IntRange(min=1), help="instance_group count.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="intra_op_thread_count per instance.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), metavar="N", help="intra_op_thread_count per instance.")
 @click.option("--gpu", is_flag=True, help="Place the instances on GPUs (KIND_GPU) instead of CPUs.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def command(model: str, repository: str, name: str | None, max_batch: int, max_delay_us: int, instances: int,
-            threads: int, gpu: bool) -> None:
+            threads: int, gpu: bool, as_json: bool) -> None:
     """Write a Triton Inference Server model repository (onnxruntime backend) for an ONNX model."""
     from ortkit.serve import TritonOptions, oversubscription, write_triton_repository
 
@@ -22,8 +25,12 @@ def command(model: str, repository: str, name: str | None, max_batch: int, max_d
     written = write_triton_repository(model, repository, name=name, options=options)
     kind = "sequence batching with implicit state" if written.streaming else (
         "dynamic batching" if written.max_batch else "no batching")
-    click.echo(f"wrote {written.config} and {written.model} ({kind}, max_batch_size {written.max_batch})")
     advice = None if gpu else oversubscription(instances, threads)
     if advice:
         click.echo(f"warning: {advice}", err=True)
+    if as_json:
+        click.echo(json.dumps({"config": str(written.config), "model": str(written.model), "batching": kind,
+                               "max_batch_size": written.max_batch, "repository": str(repository)}, indent=2))
+        return
+    click.echo(f"wrote {written.config} and {written.model} ({kind}, max_batch_size {written.max_batch})")
     click.echo(f"start it: tritonserver --model-repository {repository}")
