@@ -29,6 +29,10 @@ def _code_lines(text: str) -> list[str]:
             continue
         if language not in ("bash", "sh", "console", "shell"):
             continue
+        if language == "console" and not pending:
+            # A console block shows a session: commands after "$ ", the rest is their output.
+            if not stripped.startswith("$ "):
+                continue
         stripped = stripped.removeprefix("$ ")
         if stripped.endswith("\\"):
             pending += stripped[:-1] + " "
