@@ -30,12 +30,28 @@ def connect(address: str) -> bool:
         raise FleetError("--ray needs Ray: pip install 'ortkit[ray]'") from None
     if ray.is_initialized():
         return False
+    _reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise FleetError(f"cannot reach a Ray cluster at {address!r}: {message} (start one with `ray start --head`)") from None
     return True
+
+
+def _reachable(address: str) -> None:
+    """A HOST:PORT that nothing listens on fails now: ray.init retries such an address for
+    minutes before it gives up."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://...: Ray resolves and reports those itself
+    try:
+        with socket.create_connection((host, int(port)), timeout=10):
+            pass
+    except OSError as error:
+        raise FleetError(f"cannot reach a Ray cluster at {address!r}: {error.strerror or error} (start one with `ray start --head`)") from None
 
 
 def nodes_of_kind(kind: str) -> list[dict[str, Any]]:
