@@ -9,7 +9,8 @@ driver alone writes the SQLite store, one result at a time. See docs/fleet.md.
 
 from __future__ import annotations
 
-from ortkit.fleet._calibration import DEFAULT_THRESHOLD, Calibration, NodeFlag, calibration_model, flag_nodes, read_calibrations
+from ortkit.fleet._calibration import (DEFAULT_THRESHOLD, Calibration, NodeFlag, calibration_model, flag_nodes, read_calibrations,
+                                       read_measured_by)
 from ortkit.fleet._cluster import KIND_LABEL, FleetError, check_versions
 from ortkit.fleet._driver import FleetCell, FleetSummary, run_cells
 from ortkit.fleet._node import ModelTransferError, NodeAgent, NodeHello
@@ -32,6 +33,7 @@ __all__ = [
     "NodeFlag",
     "NodeHello",
     "read_calibrations",
+    "read_measured_by",
     "run_cells",
     "run_fleet_sweep",
     "study_targets",

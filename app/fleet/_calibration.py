@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Sequence
 
 __all__ = ["Calibration", "NodeFlag", "DEFAULT_THRESHOLD", "calibration_model", "flag_nodes", "read_calibrations",
-           "record_calibration"]
+           "record_calibration", "record_measured_by", "read_measured_by"]
 
 #: relative slowdown of a node's calibration median against the fastest node of its kind that is
 #: flagged; two runs of one machine differ by a few percent, so 10% is a different machine.
 DEFAULT_THRESHOLD = 0.10
 _TABLE = "fleet_calibration"
+# The store keeps one environment record per environment key, and identical machines share a key;
+# which node measured a result is therefore kept here, by result key.
+_CELLS = "fleet_cells"
 _SIZE = 128
 _LAYERS = 4
 
@@ -128,3 +131,27 @@ def flag_nodes(calibrations: Sequence[Calibration], threshold: float = DEFAULT_T
             if slowdown > threshold:
                 flags.append(NodeFlag(node, fastest, slowdown))
     return flags
+
+
+def record_measured_by(db: str | Path, result_key: str, node_id: str, kind: str, hostname: str) -> None:
+    """Remember which node measured the result stored under ``result_key`` (replacing an older
+    measurement of the same configuration)."""
+    with sqlite3.connect(str(db), timeout=30) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_CELLS} (result_key TEXT PRIMARY KEY, node_id TEXT, kind TEXT, hostname TEXT)")
+        conn.execute(f"INSERT OR REPLACE INTO {_CELLS} VALUES (?, ?, ?, ?)", (result_key, node_id, kind, hostname))
+    conn.close()
+
+
+def read_measured_by(db: str | Path) -> dict[str, tuple[str, str, str]]:
+    """result key -> (node id, node kind, host name) for every result a fleet sweep stored."""
+    path = Path(db)
+    if not path.is_file():
+        return {}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = conn.execute(f"SELECT result_key, node_id, kind, hostname FROM {_CELLS}").fetchall()
+    except sqlite3.DatabaseError:  # no fleet sweep wrote here
+        return {}
+    finally:
+        conn.close()
+    return {str(key): (str(node), str(kind), str(host)) for key, node, kind, host in rows}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ortkit.base import InternalError, OrtkitError
-from ortkit.fleet._calibration import DEFAULT_THRESHOLD, Calibration, NodeFlag, flag_nodes, record_calibration
+from ortkit.fleet._calibration import DEFAULT_THRESHOLD, Calibration, NodeFlag, flag_nodes, record_calibration, record_measured_by
 from ortkit.fleet._cluster import FleetError, check_versions, connect, nodes_of_kind
 from ortkit.fleet._node import NodeAgent, NodeHello
 from ortkit.profiler import Budget, Environment, ProfileSpec, Result, ResultStore, SweepEvent, worker_environment
@@ -231,6 +231,7 @@ def _dispatch(todo: list[FleetCell], agents: list[_Agent], summary: FleetSummary
                     summary.unmeasured.append(cell)
                 continue
             store.add(result)
+            record_measured_by(db, result.key, agent.hello.node_id, agent.hello.kind, agent.hello.hostname)
             summary.results.append(result)
             summary.measured_by[result.key] = agent.hello.node_id
             summary.measured += 1

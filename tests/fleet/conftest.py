@@ -17,7 +17,9 @@ from ray.cluster_utils import Cluster  # noqa: E402
 def start_cluster(kinds: list[str]) -> tuple[Cluster, list[object]]:
     # A short, fixed folder: Ray puts Unix sockets under it, whose paths may not exceed 107 bytes.
     temp = Path(tempfile.gettempdir()) / f"ortkit-fleet-{os.getpid()}"
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, "_temp_dir": str(temp)})
+    # Ray records the address of the newest cluster in <tmp>/ray whatever its temp_dir.
+    (Path(tempfile.gettempdir()) / "ray").mkdir(exist_ok=True)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, "temp_dir": str(temp)})
     nodes = [cluster.add_node(num_cpus=1, resources={kind: 1}) for kind in kinds]
     cluster.wait_for_nodes()
     return cluster, nodes

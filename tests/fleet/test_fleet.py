@@ -29,6 +29,7 @@ def _sweep_file(tmp_path: Path, kinds: list[str], batches: str = "[1, 2]") -> Pa
 
 
 def test_a_sweep_runs_across_the_nodes_resumes_and_reports_one_row_per_kind(cluster, tmp_path: Path) -> None:
+    from ortkit.fleet import read_calibrations, read_measured_by
     from ortkit.profiler import ResultStore
 
     path = _sweep_file(tmp_path, ["kind-a", "kind-b"])
@@ -39,12 +40,15 @@ def test_a_sweep_runs_across_the_nodes_resumes_and_reports_one_row_per_kind(clus
     with ResultStore(db, readonly=True) as store:
         results = store.results()
     assert len(results) == 8
-    # each result carries the environment of the node that measured it, of the kind it asked for
+    # each result was measured by a node of the kind it asked for, in that node's environment
+    measured_by = read_measured_by(db)
+    node_environment = {c.node_id: c.environment_key for c in read_calibrations(db)}
     nodes = set()
     for result in results:
-        extra = dict(result.environment.extra)
-        assert extra["node_kind"] == dict(result.spec.tags)["target"]
-        nodes.add(extra["ray_node_id"])
+        node_id, kind, _ = measured_by[result.key]
+        assert kind == dict(result.spec.tags)["target"]
+        assert result.environment.key == node_environment[node_id]
+        nodes.add(node_id)
     assert len(nodes) == 3  # both kind-a nodes took cells, and the kind-b node
     report = (tmp_path / "report" / "report.md").read_text()
     section = report.split("## Across targets and node kinds")[1].split("\n## ")[0]
