@@ -3,6 +3,7 @@ store, resumable, a node killed mid-sweep with nothing lost or duplicated, the m
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def test_a_sweep_runs_across_the_nodes_resumes_and_reports_one_row_per_kind(clus
     report = (tmp_path / "report" / "report.md").read_text()
     section = report.split("## Across targets and node kinds")[1].split("\n## ")[0]
     assert "| cpu@kind-a | 2 | 4 |" in section and "| cpu@kind-b | 1 | 4 |" in section
+    assert "| model | shape | cpu@kind-a | cpu@kind-b | fastest | slowest / fastest |" in section
+    assert section.count("| mm32 | b=") == 2 and section.count("| mm64 | b=") == 2
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(DISTINCT node_id) FROM fleet_calibration").fetchone()[0] == 3
+    # compare pairs the two node kinds, configuration by configuration
+    compared = run_cli("compare", str(db), str(db), "--across", "target=kind-a:kind-b", "--json", "--threshold", "100")
+    assert compared.returncode == 0, compared.stderr
+    assert len(json.loads(compared.stdout)["rows"]) == 4
 
     again = run_cli("sweep", str(path), "--ray", cluster.address, "--db", str(db))
     assert again.returncode == 0, again.stderr
