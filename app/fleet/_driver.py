@@ -125,6 +125,8 @@ def run_cells(cells: Sequence[FleetCell], address: str, *, db: str | os.PathLike
                 ray.get(agent.handle.close.remote(), timeout=30)
             except ray.exceptions.RayError:
                 pass  # a dead node's cache went with it
+            # the agent holds its node's CPUs: free them now, also when the caller stays connected
+            ray.kill(agent.handle)
     finally:
         if owned:
             ray.shutdown()

@@ -108,3 +108,22 @@ def test_a_damaged_transfer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelTransferError, match="arrived on node node-under-t with sha256"):
         agent._receive(spec, path.read_bytes()[:-1])
     assert isinstance(ModelTransferError("x"), OrtkitError)
+
+
+def test_study_on_a_fleet_needs_both_the_address_and_a_kind() -> None:
+    from ortkit.base import UsageError
+    from ortkit.fleet import study_targets
+
+    assert [(t.ep, t.node, t.label) for t in study_targets("h:6379", ["amd", "intel", "amd"])] == [
+        ("cpu", "amd", "amd"), ("cpu", "intel", "intel")]
+    with pytest.raises(UsageError, match="--ray needs at least one --node KIND"):
+        study_targets("h:6379", [])
+    with pytest.raises(UsageError, match="add --ray ADDRESS"):
+        study_targets(None, ["amd"])
+
+
+def test_the_study_cli_refuses_a_node_without_ray() -> None:
+    from tests.conftest import run_cli
+
+    out = run_cli("study", "--node", "cpu-amd")
+    assert out.returncode == 2 and "add --ray ADDRESS" in out.stderr and "Traceback" not in out.stderr
