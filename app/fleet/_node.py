@@ -62,7 +62,7 @@ class NodeAgent:
     def calibrate(self) -> Calibration:
         """Measure the calibration model with one thread, as every node of the fleet does."""
         path = calibration_model(self.cache / "calibration.onnx")
-        spec = ProfileSpec(model=str(path), model_sha256=file_sha256(path), model_label="ortkit-calibration", batch=8, threads=1)
+        spec = ProfileSpec(model=str(path), model_sha256=file_sha256(path), model_label="ortkit-calibration", batch=64, threads=1)
         runs = measure_processes(spec, CALIBRATION_BUDGET, timeout=120.0)
         if runs.failure is not None or not runs.samples_ms:
             raise OrtkitError(f"node {self.node_id[:12]} ({self.kind}): the calibration workload failed: {runs.failure.error if runs.failure else 'no samples'}")
