@@ -16,6 +16,7 @@ from ortkit.profiler._result import Metrics, Result, derive, throughput
 from ortkit.profiler._store import ResultStore, StoreError
 from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, measure_processes, profile, resolve_model
 from ortkit.profiler._isolation import worker_environment
+from ortkit.profiler._plan import plan
 from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
@@ -41,6 +42,7 @@ __all__ = [
     "normal_quantile",
     "onnx_metadata",
     "parse_list",
+    "plan",
     "PooledRun",
     "ProcessRun",
     "profile",

@@ -10,6 +10,7 @@ from ortkit.study._study import QUICK, StudyPlan, TaskPlan, console_progress, di
 from ortkit.study._sweepfile import (
     Grid,
     ModelEntry,
+    ModelFile,
     SweepFile,
     SweepFileError,
     TargetEntry,
@@ -24,6 +25,7 @@ from ortkit.study._sweepfile import (
 __all__ = [
     "Grid",
     "ModelEntry",
+    "ModelFile",
     "QUICK",
     "StudyPlan",
     "SweepFile",

@@ -148,7 +148,8 @@ def _checkpoint(model: str, plan: TaskPlan, seed: int, cache: Path, log: Callabl
 
 
 def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *, plan: StudyPlan | None = None, force: bool = False,
-              targets: list[Any] | None = None, log: Callable[[str], None] = print, progress: Callable[[Any], None] | None = None) -> StudyResult:
+              targets: list[Any] | None = None, log: Callable[[str], None] = print, progress: Callable[[Any], None] | None = None,
+              measure: Callable[..., list[Any]] | None = None) -> StudyResult:
     """Train, export, verify, score, profile and report the RNN-vs-CNN study into ``out``.
 
     Args:
@@ -159,6 +160,8 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
         targets: `TargetEntry` list (default: `discover_targets()`).
         log: receives one line per stage.
         progress: receives the profiler's `SweepEvent`s.
+        measure: replaces the local measuring step (`measure_files`, same signature), e.g.
+            `ortkit.fleet.FleetMeasure` to measure on a Ray cluster.
 
     Returns:
         A `StudyResult` with the report's paths.
@@ -219,7 +222,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     stamp(f"measuring {len(files)} files on {', '.join(t.ep + ('' if t.target is None else f' ({t.target})') for t in targets)}")
     grid = Grid(batch=plan.batch, time=plan.time, threads=plan.threads, precision=plan.precision, chunk=plan.chunk,
                 baseline=("torch",), baseline_time=plan.baseline_time)
-    summaries = measure_files(files, targets, grid, db=db, budget=Budget.from_dict(dict(plan.budget)), timeout=300.0,
+    summaries = (measure or measure_files)(files, targets, grid, db=db, budget=Budget.from_dict(dict(plan.budget)), timeout=300.0,
                               op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
     counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
     counts["failed"] += export_failures

@@ -46,17 +46,18 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class TargetEntry:
-    """One ``[[targets]]`` entry: an EP spec, where it runs (``python`` or a ``target`` name) and
-    provider options."""
+    """One ``[[targets]]`` entry: an EP spec, where it runs (``python``, a ``target`` name, or a
+    ``node`` kind of a Ray cluster for `ortkit sweep --ray`) and provider options."""
 
     ep: str
     python: str | None = None
     target: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    node: str | None = None
 
     @property
     def label(self) -> str:
-        return self.target or ("local" if self.python is None else Path(self.python).parent.parent.name or self.python)
+        return self.node or self.target or ("local" if self.python is None else Path(self.python).parent.parent.name or self.python)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
         key = f"targets[{index}]"
         if not isinstance(item, dict):
             raise fail(key, "expected a table")
-        _unknown(item, {"ep", "python", "target", "options"}, key, fail)
+        _unknown(item, {"ep", "python", "target", "options", "node"}, key, fail)
         if "ep" not in item:
             raise fail(f"{key}.ep", "missing (e.g. ep = \"cpu\", \"openvino\", \"cuda:0\")")
         ep = _string(item["ep"], f"{key}.ep", fail)
@@ -186,6 +187,11 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
         target = item.get("target")
         if python is not None and target is not None:
             raise fail(key, "give python or target, not both")
+        node = item.get("node")
+        if node is not None:
+            node = _string(node, f"{key}.node", fail)
+            if python is not None or target is not None:
+                raise fail(key, "a node kind runs on the cluster's nodes: give node without python or target")
         if python is not None:
             python = str((base / _string(python, f"{key}.python", fail)).expanduser())
             if not Path(python).exists():
@@ -195,7 +201,7 @@ def parse_sweep(data: dict[str, Any], path: Path) -> SweepFile:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise fail(f"{key}.options", "expected a table of provider options, e.g. { device_type = \"CPU\" }")
-        targets.append(TargetEntry(ep, python, target, tuple(sorted((str(k), str(v)) for k, v in options.items()))))
+        targets.append(TargetEntry(ep, python, target, tuple(sorted((str(k), str(v)) for k, v in options.items())), node))
 
     grid_data = data.get("grid", {})
     if not isinstance(grid_data, dict):
@@ -507,9 +513,13 @@ class SweepRun:
 
 
 def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, report: str | os.PathLike[str] | None = None, force: bool = False,
-              log: Callable[[str], None] = lambda message: None, progress: Callable[[Any], None] | None = None) -> SweepRun:
+              log: Callable[[str], None] = lambda message: None, progress: Callable[[Any], None] | None = None,
+              measure: Callable[..., list[Any]] | None = None) -> SweepRun:
     """Export and measure everything ``sweep`` describes into ``db`` (resumable), then write the
     report into ``report`` when given (or when the file names one).
+
+    ``measure`` replaces the local measuring step (`measure_files`, same signature): e.g.
+    `ortkit.fleet.FleetMeasure`, which measures on a Ray cluster's nodes.
 
     Returns:
         A `SweepRun`.
@@ -528,7 +538,8 @@ def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, rep
     with ResultStore(db_path) as store:
         if not store.writable:
             raise StoreError(f"results database {db_path} is read-only; choose another --db")
-    check_targets(sweep.targets)
+    if measure is None:
+        check_targets(sweep.targets)
     exports = db_path.parent / "ortkit-exports"
     files: list[ModelFile] = []
     export_failures: list[ExportFailure] = []
@@ -541,7 +552,7 @@ def run_sweep(sweep: SweepFile, *, db: str | os.PathLike[str] | None = None, rep
         record_export_failures(db_path, failures)
         export_failures.extend(failures)
     run = SweepRun(db=db_path, export_failures=export_failures)
-    run.summaries = measure_files(files, sweep.targets, sweep.grid, db=db_path, budget=Budget.from_dict(sweep.budget),
+    run.summaries = (measure or measure_files)(files, sweep.targets, sweep.grid, db=db_path, budget=Budget.from_dict(sweep.budget),
                                   timeout=sweep.timeout_s, op_profile=sweep.op_profile, force=force, log=log, progress=progress)
     out = report if report is not None else sweep.report
     if out is not None:
@@ -588,6 +599,9 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
     from ortkit.base import file_sha256
     from ortkit.profiler import ModelSource, profile
 
+    for target in targets:
+        if target.node is not None:
+            raise SweepFileError(f"target {target.ep} on node kind {target.node!r} runs on a Ray cluster: add --ray ADDRESS (docs/fleet.md)")
     summaries = []
     for target in targets:
         python = target.python

@@ -9,13 +9,20 @@ import click
 @click.option("--quick", is_flag=True, help="The small study: one task, three models, four lengths (about 5 minutes on 2 cores).")
 @click.option("--out", "out", metavar="PATH", default="study-out", show_default=True, type=click.Path(file_okay=False), help="Output folder (database, report, cache).")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds (trained models and exports stay cached).")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS", help="Measure on the nodes of this Ray cluster (docs/fleet.md).")
+@click.option("--node", "nodes", multiple=True, metavar="KIND", help="With --ray: a node kind to measure on (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts, the duration and the report's paths as JSON.")
-def command(quick: bool, out: str, force: bool, as_json: bool) -> None:
+def command(quick: bool, out: str, force: bool, ray_address: str | None, nodes: tuple[str, ...], as_json: bool) -> None:
     """Train, export, verify, profile and report the RNN-vs-CNN study (resumable)."""
     from ortkit.study import console_progress, run_study
 
     log, progress = console_progress()
-    result = run_study(out, quick=quick, force=force, log=log, progress=progress)
+    options = {}
+    if ray_address is not None or nodes:
+        from ortkit.fleet import FleetMeasure, study_targets
+
+        options = dict(targets=study_targets(ray_address, nodes), measure=FleetMeasure(ray_address))
+    result = run_study(out, quick=quick, force=force, log=log, progress=progress, **options)
     if as_json:
         click.echo(json.dumps({"db": str(result.db), "seconds": result.seconds, "counts": dict(result.counts),
                                "html": str(result.report.html), "markdown": str(result.report.markdown)}, indent=2))
