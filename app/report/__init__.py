@@ -5,22 +5,32 @@ public names."""
 from __future__ import annotations
 
 from ortkit.report._compare import REGRESSION_EXIT_CODE, compare, print_comparison
-from ortkit.report._report import ReportPaths, build_report, render_html, report_database, write_report
+from ortkit.report._report import STUDY_FILE, ReportPaths, build_report, load_scenarios, render_html, report_database, write_report
 from ortkit.report._reportdata import Accuracy, Dataset, Row, load_dataset, most_common, record_accuracy
+from ortkit.report._scenarios import SCENARIO_KINDS, Scenario, ScenarioError, scenario_from_dict
+from ortkit.report._verdict import Margin, margin
 
 __all__ = [
     "Accuracy",
     "Dataset",
+    "Margin",
     "REGRESSION_EXIT_CODE",
     "ReportPaths",
     "Row",
+    "SCENARIO_KINDS",
+    "STUDY_FILE",
+    "Scenario",
+    "ScenarioError",
     "build_report",
     "compare",
     "load_dataset",
+    "load_scenarios",
+    "margin",
     "most_common",
     "print_comparison",
     "record_accuracy",
     "render_html",
     "report_database",
+    "scenario_from_dict",
     "write_report",
 ]

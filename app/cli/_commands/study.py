@@ -5,13 +5,19 @@ import click
 
 @click.command("study")
 @click.option("--quick", is_flag=True, help="The small study: one task, three models, four lengths (about 5 minutes on 2 cores).")
+@click.option("--plan", "plan_file", default=None, type=click.Path(dir_okay=False),
+              help="A study file (TOML: tasks, grid, budget, deployment scenarios; see docs/study.md) instead of the built-in plans.")
 @click.option("--out", "out", default="study-out", show_default=True, type=click.Path(file_okay=False), help="Output folder (database, report, cache).")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds (trained models and exports stay cached).")
-def command(quick: bool, out: str, force: bool) -> None:
+def command(quick: bool, plan_file: str | None, out: str, force: bool) -> None:
     """Train, export, verify, profile and report the RNN-vs-CNN study (resumable)."""
-    from ortkit.study import console_progress, run_study
+    from ortkit.base import UsageError
+    from ortkit.study import console_progress, load_plan, run_study
 
+    if quick and plan_file:
+        raise UsageError("--quick and --plan exclude each other: a study file says how big it is")
+    plan = load_plan(plan_file) if plan_file else None
     log, progress = console_progress()
-    result = run_study(out, quick=quick, force=force, log=log, progress=progress)
+    result = run_study(out, quick=quick, plan=plan, force=force, log=log, progress=progress)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
     click.echo(f"study finished in {result.seconds / 60:.1f} min ({counts}): {result.report.html} and {result.report.markdown}")
