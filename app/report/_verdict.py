@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ortkit.report._analysis import compare_samples
-from ortkit.report._document import Section, Table
+from ortkit.report._analysis import compare_samples, pareto_front
+from ortkit.report._document import Figure, Section, Table
 from ortkit.report._reportdata import Accuracy, Row
 from ortkit.report._scenarios import SCENARIO_KINDS, Scenario
-from ortkit.report._view import View, fmt_mib, group_rows
+from ortkit.report._view import View, fmt_mib, group_rows, make_series, slug
 
 __all__ = ["Margin", "Verdict", "margin", "decide", "verdict_section"]
 
@@ -228,15 +228,63 @@ def verdict_table_row(verdict: Verdict) -> tuple[str, ...]:
             runner, verdict.why)
 
 
+def _targets(view: View, scenario: Scenario) -> dict[str, list[Row]]:
+    task_rows = view.rows(lambda r: r.task == scenario.task and r.spec.runner == "ort")
+    return group_rows(task_rows, view.where)
+
+
 def verdicts(view: View, scenarios: Sequence[Scenario]) -> list[Verdict]:
     """Every scenario on every target that measured something for its task."""
     out = []
     for scenario in scenarios:
-        task_rows = view.rows(lambda r, s=scenario: r.task == s.task and r.spec.runner == "ort")  # type: ignore[misc]
-        by_target = group_rows(task_rows, view.where)
+        by_target = _targets(view, scenario)
         for target in sorted(by_target):
             out.append(decide(view, scenario, target, [r for r in by_target[target] if _fits(scenario, r)]))
     return out
+
+
+def _streaming_figure(view: View, scenario: Scenario, target: str, rows: list[Row]) -> bytes | None:
+    """Per-step latency against chunk size (batch 1, 95% CI band of the median) with the
+    real-time budget: a step must take less than the time between steps."""
+    streams = [r for r in rows if r.spec.chunk is not None and r.spec.batch == 1]
+    series = []
+    for label, line in sorted(group_rows(streams, Row.label).items()):
+        line = sorted(line, key=lambda r: r.spec.chunk or 0)
+        chunks = [float(r.spec.chunk or 1) for r in line]
+        stats = [r.stats for r in line]
+        series.append(make_series(label, chunks, [s.p50 / c for s, c in zip(stats, chunks)], [s.ci_low / c for s, c in zip(stats, chunks)],
+                                  [s.ci_high / c for s, c in zip(stats, chunks)], color=line[0].base))
+    return view.plot("budget_figure", series, float(scenario.step_ms or 0), f"real time: a step every {scenario.step_ms:g} ms",
+                     f"{scenario.name}: per-step latency vs chunk on {target}", "chunk (steps per call)", "median latency per step (ms)")
+
+
+def _front_figure(view: View, scenario: Scenario, target: str, rows: list[Row]) -> bytes | None:
+    """Score against the scenario's cost at its own length: its Pareto front."""
+    fitting = [Candidate(r, _accuracy(view, r), _costs(view, scenario, r)) for r in rows if _fits(scenario, r)]
+    scored = [c for c in _best_per_model(fitting) if c.accuracy is not None]
+    if not scored:
+        return None
+    metric, higher = scored[0].accuracy.metric, scored[0].accuracy.higher_is_better  # type: ignore[union-attr]
+    points = [(c.row.label(), c.cost, c.accuracy.value) for c in scored]  # type: ignore[union-attr]
+    front = pareto_front([p[1] for p in points], [p[2] for p in points], higher_is_better=higher)
+    unit = {"offline": "core-ms per sequence", "server": "ms per sequence", "edge": "median latency (ms)"}[scenario.kind]
+    return view.plot("pareto_figure", points, front, f"{scenario.name}: {metric} vs cost at T = {scenario.length} on {target}", unit,
+                     f"{metric} ({'higher' if higher else 'lower'} is better)")
+
+
+def _figures(view: View, scenarios: Sequence[Scenario]) -> list[Figure]:
+    figures = []
+    for scenario in scenarios:
+        for target, rows in sorted(_targets(view, scenario).items()):
+            if scenario.kind == "streaming":
+                png = _streaming_figure(view, scenario, target, rows)
+                caption = f"{scenario.name} on {target}: per-step latency vs chunk size, real-time budget in red."
+            else:
+                png = _front_figure(view, scenario, target, rows)
+                caption = f"{scenario.name} on {target}: score vs cost at T = {scenario.length}; the Pareto front is outlined."
+            if png is not None:
+                figures.append(Figure(slug("verdict", scenario.name, target), caption, png))
+    return figures
 
 
 def verdict_section(view: View, scenarios: Sequence[Scenario]) -> Section:
@@ -250,6 +298,7 @@ def verdict_section(view: View, scenarios: Sequence[Scenario]) -> Section:
     found = verdicts(view, scenarios)
     if found:
         section.tables.append(Table(HEADERS, tuple(verdict_table_row(v) for v in found)))
+    section.figures.extend(_figures(view, scenarios))
     missing = [s for s in scenarios if not any(v.scenario == s for v in found)]
     for scenario in missing:
         section.notes.append(f"Scenario {scenario.name!r}: nothing was measured on task {scenario.task!r}.")
