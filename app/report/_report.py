@@ -69,15 +69,20 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
         lines += [f"## {section.title}", ""]
         if section.intro:
             lines += [section.intro, ""]
+        tables = []
+        for table in section.tables:
+            tables += [_md_row(table.headers), _md_row(tuple("---" for _ in table.headers))]
+            tables += [_md_row(row) for row in table.rows] + [""]
+        if section.tables_first:
+            lines += tables
         for figure in section.figures:
             lines += [f"![{figure.caption}]({figure_dir}/{figure.name}.png)", ""]
         for note in section.notes:
             lines += [f"*{note}*", ""]
         if section.findings:
             lines += [f"- {s}" for s in section.findings] + [""]
-        for table in section.tables:
-            lines += [_md_row(table.headers), _md_row(tuple("---" for _ in table.headers))]
-            lines += [_md_row(row) for row in table.rows] + [""]
+        if not section.tables_first:
+            lines += tables
     if report.summary:
         lines += [f"## {APPENDIX}", ""] + [f"- {s}" for s in report.summary] + [""]
     return "\n".join(lines)
@@ -114,6 +119,13 @@ def render_html(report: Report) -> str:
         out.append(f'<h2 id="{slug(section.title)}">{esc(section.title)}</h2>')
         if section.intro:
             out.append(f"<p>{esc(section.intro)}</p>")
+        tables = []
+        for table in section.tables:
+            tables.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
+            tables += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table.rows]
+            tables.append("</tbody></table>")
+        if section.tables_first:
+            out += tables
         for figure in section.figures:
             data = base64.b64encode(figure.png).decode("ascii")
             out.append(f'<figure><img class="figure" id="fig-{esc(figure.name)}" alt="{esc(figure.caption)}" '
@@ -122,10 +134,8 @@ def render_html(report: Report) -> str:
             out.append(f'<p class="note">{esc(note)}</p>')
         if section.findings:
             out += ['<ul class="findings">'] + [f"<li>{esc(s)}</li>" for s in section.findings] + ["</ul>"]
-        for table in section.tables:
-            out.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table.rows]
-            out.append("</tbody></table>")
+        if not section.tables_first:
+            out += tables
     if report.summary:
         out += [f'<h2 id="{slug(APPENDIX)}">{esc(APPENDIX)}</h2>', '<ul class="findings">'] + [f"<li>{esc(s)}</li>" for s in report.summary] + ["</ul>"]
     out += ["</body>", "</html>", ""]

@@ -290,10 +290,10 @@ def _figures(view: View, scenarios: Sequence[Scenario]) -> list[Figure]:
 def verdict_section(view: View, scenarios: Sequence[Scenario]) -> Section:
     section = Section(
         "Verdict: what to deploy",
-        "One row per deployment scenario and target. Models that meet the scenario's budgets and score within its accuracy slack "
-        "qualify; the best on its objective is the one to deploy. The margin is the other family's best cost over the winner's "
-        "(ratio of medians, 95% bootstrap interval from the raw samples); 'cannot separate them' when that interval spans 1. "
-        "Memory is the worker process's peak RSS (runtime included).",
+        "One row per scenario and target: among the models that meet its budgets and score within its accuracy slack, the best "
+        "on its objective. Margin: the other family's best cost over the winner's, 95% bootstrap interval; 'cannot separate "
+        "them' when it spans 1. Memory: the worker's peak RSS, runtime included.",
+        tables_first=True,
     )
     found = verdicts(view, scenarios)
     if found:
