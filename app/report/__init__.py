@@ -4,6 +4,7 @@ public names."""
 
 from __future__ import annotations
 
+from ortkit.report._claims import CLAIMS_FILE, ClaimRun, load_claims, save_claims
 from ortkit.report._compare import REGRESSION_EXIT_CODE, compare, print_comparison
 from ortkit.report._report import STUDY_FILE, ReportPaths, build_report, load_scenarios, render_html, report_database, write_report
 from ortkit.report._reportdata import Accuracy, Dataset, Row, load_dataset, most_common, record_accuracy
@@ -12,6 +13,8 @@ from ortkit.report._verdict import Margin, margin
 
 __all__ = [
     "Accuracy",
+    "CLAIMS_FILE",
+    "ClaimRun",
     "Dataset",
     "Margin",
     "REGRESSION_EXIT_CODE",
@@ -23,6 +26,7 @@ __all__ = [
     "ScenarioError",
     "build_report",
     "compare",
+    "load_claims",
     "load_dataset",
     "load_scenarios",
     "margin",
@@ -31,6 +35,7 @@ __all__ = [
     "record_accuracy",
     "render_html",
     "report_database",
+    "save_claims",
     "scenario_from_dict",
     "write_report",
 ]

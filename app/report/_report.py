@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ortkit.report._document import Figure, Report, ReportPaths, Section, Table
 from ortkit.report._reportdata import Dataset
+from ortkit.report._claims import CLAIMS_FILE, ClaimRun, claims_section, load_claims
 from ortkit.report._scenarios import Scenario, scenario_from_dict
 from ortkit.report._sections import SECTIONS, View, slug
 from ortkit.report._verdict import verdict_section
@@ -31,16 +32,19 @@ __all__ = ["Figure", "Table", "Section", "Report", "build_report", "write_report
 
 
 def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deployment trade-offs", *, figures: bool = True,
-                 scenarios: Sequence[Scenario] = ()) -> Report:
+                 scenarios: Sequence[Scenario] = (), claims: Sequence[ClaimRun] = ()) -> Report:
     """Compute every section of the report from the dataset, the verdict on ``scenarios`` first.
 
     Args:
         figures: draw the figures (seconds); False computes findings and tables only, with empty
             placeholders where figures would be.
         scenarios: the deployment scenarios the verdict answers (a study file's ``[[scenario]]``).
+        claims: the claims study's training runs (judged in their own section, after the verdict).
     """
     view = View(dataset, figures)
     sections = [verdict_section(view, scenarios)] + [make(view) for make in SECTIONS]
+    if claims:
+        sections.insert(1, claims_section(view, claims))
     seen: dict[str, int] = {}
     for section in sections:
         for index, figure in enumerate(section.figures):
@@ -188,10 +192,12 @@ def report_database(db: str | Path, out_dir: str | Path, *, environment: str | N
         what = f" of environment {environment}" if environment else ""
         damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""
         raise StoreError(f"{db} holds no results{what}{damaged}: measure something first (ortkit profile, ortkit sweep or ortkit study)")
-    return write_report(dataset, out_dir, scenarios=load_scenarios(Path(db).parent / STUDY_FILE))
+    folder = Path(db).parent
+    return write_report(dataset, out_dir, scenarios=load_scenarios(folder / STUDY_FILE), claims=load_claims(folder / CLAIMS_FILE))
 
 
-def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *, scenarios: Sequence[Scenario] = ()) -> ReportPaths:
+def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *, scenarios: Sequence[Scenario] = (),
+                 claims: Sequence[ClaimRun] = ()) -> ReportPaths:
     """Write ``NAME.md`` (+ ``figures/*.png``) and the self-contained ``NAME.html`` into ``out_dir``.
 
     Raises:
@@ -205,7 +211,7 @@ def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *,
         figure_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OrtkitError(f"cannot write the report into {out}: {error.strerror or error}") from None
-    report = build_report(dataset, scenarios=scenarios)
+    report = build_report(dataset, scenarios=scenarios, claims=claims)
     try:
         paths = []
         for figure in report.figures:

@@ -23,7 +23,7 @@ from ortkit.study._study import StudyPlan, TaskPlan
 __all__ = ["PlanFileError", "load_plan", "parse_plan", "builtin_plan", "BUILTIN_PLANS"]
 
 BUILTIN_PLANS = ("quick", "default")
-_TOP = {"name", "seed", "op_profile", "grid", "budget", "task", "scenario"}
+_TOP = {"name", "seed", "op_profile", "grid", "budget", "task", "scenario", "claims"}
 _GRID = {"batch", "time", "threads", "precision", "chunk", "baseline_time"}
 _TASK = {"name", "models", "train_seconds", "options"}
 
@@ -111,6 +111,11 @@ def parse_plan(text: str, source: str = "<study>") -> StudyPlan:
     for i, scenario in enumerate(scenarios):
         if scenario.task not in names:
             raise _fail(source, f"scenario[{i}].task", f"{scenario.task!r} is not one of the study's tasks ({', '.join(sorted(names))})")
+    claims = None
+    if "claims" in data:
+        from ortkit.study._claims import claims_from_dict
+
+        claims = claims_from_dict(data["claims"], source, lambda key, why: _fail(source, key, why))
     name, seed, op_profile = data.get("name", Path(source).stem), data.get("seed", 0), data.get("op_profile", True)
     if not isinstance(name, str) or isinstance(seed, bool) or not isinstance(seed, int) or not isinstance(op_profile, bool):
         raise _fail(source, "name/seed/op_profile", "expected a string, an integer and a boolean")
@@ -122,7 +127,7 @@ def parse_plan(text: str, source: str = "<study>") -> StudyPlan:
         precision=tuple(precision),
         chunk=_int_list(grid.get("chunk", []), source, "grid.chunk", allow_empty=True),
         baseline_time=_int_list(grid.get("baseline_time", []), source, "grid.baseline_time", allow_empty=True),
-        budget=tuple(sorted(budget.items())), op_profile=op_profile, seed=seed, scenarios=scenarios,
+        budget=tuple(sorted(budget.items())), op_profile=op_profile, seed=seed, scenarios=scenarios, claims=claims,
     )
 
 

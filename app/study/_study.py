@@ -49,6 +49,8 @@ class StudyPlan:
     seed: int = 0
     #: the deployment questions the report's verdict answers (`ortkit.report.Scenario`)
     scenarios: tuple[Any, ...] = ()
+    #: the claims study (`ClaimsPlan`), or None for none
+    claims: Any = None
 
 
 def _builtin(name: str) -> StudyPlan:
@@ -150,7 +152,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
         OrtkitError: the output folder or database cannot be used, a model fails to export.
     """
     from ortkit.models import get_task
-    from ortkit.report import STUDY_FILE, write_report
+    from ortkit.report import CLAIMS_FILE, STUDY_FILE, save_claims, write_report
     from ortkit.report import Accuracy, load_dataset, record_accuracy
     from ortkit.base import file_sha256
     from ortkit.profiler import Budget
@@ -206,9 +208,15 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
                               op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
     counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
     counts["failed"] += export_failures
+    claims = []
+    if plan.claims is not None:
+        from ortkit.study._claims import run_claims
+
+        claims = run_claims(plan.claims, root / "cache" / "claims", stamp)
+        save_claims(root / CLAIMS_FILE, claims)
     stamp("writing the report")
     write_scenarios(root / STUDY_FILE, plan.scenarios)
-    report = write_report(load_dataset(db), root, scenarios=plan.scenarios)
+    report = write_report(load_dataset(db), root, scenarios=plan.scenarios, claims=claims)
     stamp(f"done: {report.html}")
     return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
 
