@@ -20,6 +20,7 @@ from typing import Sequence
 from ortkit.report._document import Figure, Report, ReportPaths, Section, Table
 from ortkit.report._reportdata import Dataset
 from ortkit.report._claims import CLAIMS_FILE, ClaimRun, claims_section, load_claims
+from ortkit.report._roofline import CEILING_FILE, Ceiling, load_ceilings, roofline_section
 from ortkit.report._scenarios import Scenario, scenario_from_dict
 from ortkit.report._sections import SECTIONS, View, slug
 from ortkit.report._verdict import verdict_section
@@ -32,7 +33,7 @@ __all__ = ["Figure", "Table", "Section", "Report", "build_report", "write_report
 
 
 def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deployment trade-offs", *, figures: bool = True,
-                 scenarios: Sequence[Scenario] = (), claims: Sequence[ClaimRun] = ()) -> Report:
+                 scenarios: Sequence[Scenario] = (), claims: Sequence[ClaimRun] = (), ceilings: dict[str, Ceiling] | None = None) -> Report:
     """Compute every section of the report from the dataset, the verdict on ``scenarios`` first.
 
     Args:
@@ -40,11 +41,14 @@ def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deploy
             placeholders where figures would be.
         scenarios: the deployment scenarios the verdict answers (a study file's ``[[scenario]]``).
         claims: the claims study's training runs (judged in their own section, after the verdict).
+        ceilings: GEMM ceilings by environment key (the roofline section; omitted when None).
     """
     view = View(dataset, figures)
     sections = [verdict_section(view, scenarios)] + [make(view) for make in SECTIONS]
     if claims:
         sections.insert(1, claims_section(view, claims))
+    if ceilings is not None:
+        sections.insert(len(sections) - 4, roofline_section(view, ceilings))  # before ops, placement, problems, environment
     seen: dict[str, int] = {}
     for section in sections:
         for index, figure in enumerate(section.figures):
@@ -193,11 +197,12 @@ def report_database(db: str | Path, out_dir: str | Path, *, environment: str | N
         damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""
         raise StoreError(f"{db} holds no results{what}{damaged}: measure something first (ortkit profile, ortkit sweep or ortkit study)")
     folder = Path(db).parent
-    return write_report(dataset, out_dir, scenarios=load_scenarios(folder / STUDY_FILE), claims=load_claims(folder / CLAIMS_FILE))
+    return write_report(dataset, out_dir, scenarios=load_scenarios(folder / STUDY_FILE), claims=load_claims(folder / CLAIMS_FILE),
+                        ceilings=load_ceilings(folder / CEILING_FILE) or None)
 
 
 def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *, scenarios: Sequence[Scenario] = (),
-                 claims: Sequence[ClaimRun] = ()) -> ReportPaths:
+                 claims: Sequence[ClaimRun] = (), ceilings: dict[str, Ceiling] | None = None) -> ReportPaths:
     """Write ``NAME.md`` (+ ``figures/*.png``) and the self-contained ``NAME.html`` into ``out_dir``.
 
     Raises:
@@ -211,7 +216,7 @@ def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *,
         figure_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OrtkitError(f"cannot write the report into {out}: {error.strerror or error}") from None
-    report = build_report(dataset, scenarios=scenarios, claims=claims)
+    report = build_report(dataset, scenarios=scenarios, claims=claims, ceilings=ceilings)
     try:
         paths = []
         for figure in report.figures:

@@ -152,7 +152,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
         OrtkitError: the output folder or database cannot be used, a model fails to export.
     """
     from ortkit.models import get_task
-    from ortkit.report import CLAIMS_FILE, STUDY_FILE, save_claims, write_report
+    from ortkit.report import CEILING_FILE, CLAIMS_FILE, STUDY_FILE, save_claims, write_report
     from ortkit.report import Accuracy, load_dataset, record_accuracy
     from ortkit.base import file_sha256
     from ortkit.profiler import Budget
@@ -214,11 +214,30 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
 
         claims = run_claims(plan.claims, root / "cache" / "claims", stamp)
         save_claims(root / CLAIMS_FILE, claims)
+    dataset = load_dataset(db)
+    ceilings = _ceilings(root / CEILING_FILE, dataset, plan, stamp)
     stamp("writing the report")
     write_scenarios(root / STUDY_FILE, plan.scenarios)
-    report = write_report(load_dataset(db), root, scenarios=plan.scenarios, claims=claims)
+    report = write_report(dataset, root, scenarios=plan.scenarios, claims=claims, ceilings=ceilings)
     stamp(f"done: {report.html}")
     return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
+
+
+def _ceilings(path: Path, dataset: Any, plan: StudyPlan, stamp: Callable[[str], None]) -> dict[str, Any]:
+    """The GEMM ceiling of each environment this machine measured in (the local CPU EP), measured
+    once and kept beside the database; other environments keep what they had."""
+    from ortkit.report import load_ceilings, save_ceilings
+    from ortkit.study._ceiling import measure_ceiling
+
+    ceilings = load_ceilings(path)
+    local = sorted({row.environment_key for row in dataset.rows if row.target == "cpu"})
+    for key in local:
+        if key not in ceilings:
+            threads = next((t for t in plan.threads if t), None) or min(2, os.cpu_count() or 1)
+            ceilings[key] = measure_ceiling(key, threads)
+            stamp(f"GEMM ceiling: {ceilings[key].ort_gflops:.3g} GFLOP/s (onnxruntime), {ceilings[key].numpy_gflops:.3g} (numpy)")
+    save_ceilings(path, list(ceilings.values()))
+    return ceilings
 
 
 def write_scenarios(path: Path, scenarios: tuple[Any, ...]) -> None:

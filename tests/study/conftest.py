@@ -126,6 +126,7 @@ class Synth:
     """The builders above, handed to tests as a fixture (importlib mode cannot import conftest)."""
 
     ENVIRONMENT = ENVIRONMENT
+    LAWS = LAWS
     make_result = staticmethod(make_result)
     synthetic_results = staticmethod(synthetic_results)
     build_db = staticmethod(build_db)
