@@ -206,7 +206,7 @@ def _fmt_objective(scenario: Scenario, candidate: Candidate) -> str:
         per_s = 1000.0 / candidate.cost if candidate.cost > 0 else math.nan
         unit = "seq/s per core" if scenario.kind == "offline" else "seq/s"
         return f"{per_s:.4g} {unit} at batch {row.spec.batch} (p99 {row.stats.p99:.3g} ms)"
-    return f"p99 {row.stats.p99:.3g} ms"
+    return f"median {candidate.cost:.3g} ms (p99 {row.stats.p99:.3g} ms)"
 
 
 HEADERS = ("scenario", "target", "deploy", "objective", "margin over the other family", "accuracy", "peak memory", "runner-up", "why")
