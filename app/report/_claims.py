@@ -45,6 +45,8 @@ class ClaimRun:
     seconds: float
     target: float
     history: tuple[tuple[int, float, float], ...] = field(default=())
+    #: a run of the local-feature claim (one length), not of the long-range ones
+    local: bool = False
 
     def meets(self, value: float) -> bool:
         return value >= self.target if self.higher_is_better else value <= self.target
@@ -131,7 +133,7 @@ def _horizon(runs: Sequence[ClaimRun]) -> tuple[dict[str, int | None], str]:
 
 
 def _long_range(runs: Sequence[ClaimRun]) -> tuple[str, str, str]:
-    claim = "RNNs carry information over longer ranges than CNNs"
+    claim = f"RNNs carry information over longer ranges than CNNs ({runs[0].task})"
     horizons, measured = _horizon(runs)
     target = runs[0]
     measured = f"{target.task}, {target.metric_name} (target {target.target:g}): {measured}"
@@ -174,16 +176,35 @@ def claims_section(view: View, runs: Sequence[ClaimRun]) -> Section:
     if not runs:
         section.notes.append("No claims runs were recorded (the study file has no [claims] table): nothing judged.")
         return section
-    rows = [_efficiency(runs), _long_range(runs), _hybrid(runs),
-            ("CNNs extract local features better", "-", "not measured: needs a task decided by local patterns (not in this study)")]
+    multi = list(dict.fromkeys(r.task for r in runs if not r.local))
+    local = list(dict.fromkeys(r.task for r in runs if r.local))
+    long_runs = [r for r in runs if not r.local]
+    rows = [_efficiency(long_runs or list(runs))] + [_long_range([r for r in runs if r.task == t]) for t in multi]
+    rows.append(_hybrid(long_runs))
+    rows.append(_local([r for r in runs if r.local and r.task == local[0]]) if local else
+                ("CNNs extract local features better", "-", "not measured: the study file names no local_task"))
     section.tables.append(Table(("claim", "what was measured", "verdict"), tuple(rows)))
-    series = []
-    for (model,), group in sorted(_by(runs, "model").items()):
-        lengths = sorted({r.length for r in group})
-        series.append(make_series(model, lengths, [_score([r for r in group if r.length == t]) for t in lengths]))
-    first = runs[0]
-    png = view.plot("line_figure", series, f"{first.task}: {first.metric_name} vs sequence length", "sequence length T",
-                    f"test {first.metric_name} ({'higher' if first.higher_is_better else 'lower'} is better)", True, False)
+    panels = []
+    for task in multi:
+        group = [r for r in runs if r.task == task]
+        series = []
+        for (model,), model_runs in sorted(_by(group, "model").items()):
+            lengths = sorted({r.length for r in model_runs})
+            series.append(make_series(model, lengths, [_score([r for r in model_runs if r.length == t]) for t in lengths]))
+        panels.append((f"{task}: test {group[0].metric_name} ({'higher' if group[0].higher_is_better else 'lower'} is better)", series))
+    png = view.plot("grid_figure", panels, "Claims: the metric against the sequence length", "sequence length T", "test metric", True, False)
     if png is not None:
-        section.figures.append(Figure("claims-length", f"{first.task}: test {first.metric_name} against T per model (mean over seeds).", png))
+        section.figures.append(Figure("claims-length", "Test metric against T per model and task (mean over seeds); a flat line at chance "
+                                      "marks the length a model's memory no longer reaches.", png))
     return section
+
+
+def _local(runs: Sequence[ClaimRun]) -> tuple[str, str, str]:
+    claim = f"CNNs extract local features better ({runs[0].task})"
+    scores = {f: [r.metric for r in g] for (f,), g in sorted(_by(runs, "family").items())}
+    measured = f"T = {runs[0].length}, test {runs[0].metric_name}: " + "; ".join(f"{f} {_mean_ci(v)}" for f, v in scores.items())
+    if "rnn" not in scores or "cnn" not in scores:
+        return claim, measured, "undecided: both families are needed"
+    cnn, rnn = float(np.mean(scores["cnn"])), float(np.mean(scores["rnn"]))
+    better = cnn > rnn if runs[0].higher_is_better else cnn < rnn
+    return claim, measured, f"{'supported' if better else 'not supported'} (cnn {cnn:.3g} vs rnn {rnn:.3g})"

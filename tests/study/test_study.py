@@ -23,7 +23,7 @@ def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
         precision=("fp32", "int8"), chunk=(4,), baseline_time=(64,),
         budget=(("warmup_runs", 1), ("min_runs", 3), ("max_time_s", 0.05)), op_profile=True,
         scenarios=(Scenario("scoring", "offline", "seq-digits", length=64),),
-        claims=ClaimsPlan("adding", ("tcn",), (8,), (0,), train_seconds=1.0),
+        claims=ClaimsPlan((("adding", 0.05),), ("tcn",), (8,), (0,), train_seconds=1.0),
     )
     lines: list[str] = []
     first = run_study(tmp_path / "study", plan=plan, targets=[TargetEntry("cpu")], log=lines.append)
