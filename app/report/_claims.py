@@ -160,7 +160,7 @@ def _hybrid(runs: Sequence[ClaimRun]) -> tuple[str, str, str]:
         ok = families["hybrid"] >= best_other - slack if higher else families["hybrid"] <= best_other + slack
         wins += ok
         total += 1
-        cells.append(f"T={length}: hybrid {families['hybrid']:.3g} vs best other {best_other:.3g}")
+        cells.append(f"{task} T={length}: hybrid {families['hybrid']:.3g} vs best other {best_other:.3g}")
     if not total:
         return claim, "no run of all three families at one length", "not measured"
     verdict = "supported" if wins == total else ("partly supported" if wins else "not supported")
@@ -206,5 +206,7 @@ def _local(runs: Sequence[ClaimRun]) -> tuple[str, str, str]:
     if "rnn" not in scores or "cnn" not in scores:
         return claim, measured, "undecided: both families are needed"
     cnn, rnn = float(np.mean(scores["cnn"])), float(np.mean(scores["rnn"]))
+    if not runs[0].meets(cnn) and not runs[0].meets(rnn):
+        return claim, measured, f"undecided: neither family met the target {runs[0].target:g} (cnn {cnn:.3g}, rnn {rnn:.3g})"
     better = cnn > rnn if runs[0].higher_is_better else cnn < rnn
     return claim, measured, f"{'supported' if better else 'not supported'} (cnn {cnn:.3g} vs rnn {rnn:.3g})"

@@ -44,6 +44,8 @@ def test_rnn_longer_memory_and_hybrid_claims_from_known_runs() -> None:
     local = [dataclasses.replace(r, local=True) for r in local]
     verdict = _verdicts(runs + local)["CNNs extract local features better (local-motif)"]
     assert verdict[1] == "supported (cnn 0.955 vs rnn 0.705)" and "(2 seeds)" in verdict[0]
+    chance = [dataclasses.replace(r, metric=0.5) for r in local]
+    assert _verdicts(runs + chance)["CNNs extract local features better (local-motif)"][1].startswith("undecided: neither family met")
 
 
 def test_claims_not_supported_and_undecided() -> None:
