@@ -172,6 +172,7 @@ def claims_section(view: View, runs: Sequence[ClaimRun]) -> Section:
         "The classic claims, measured",
         "Each claim judged from training runs made for it: the zoo's models of each family at the same parameter budget, "
         "trained for the same time budget per run; means with 95% t-intervals across seeds.",
+        tables_first=True,
     )
     if not runs:
         section.notes.append("No claims runs were recorded (the study file has no [claims] table): nothing judged.")
