@@ -6,6 +6,7 @@ draw: the report then omits the figure with a note instead of drawing an empty f
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass, field
@@ -73,11 +74,23 @@ def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
     return buffer.getvalue()
 
 
-def _family_of_name(name: str) -> str | None:
-    # the zoo name is the first dash-separated word of a label ("tcn-seq-digits int8-dynamic")
+@functools.lru_cache(maxsize=None)
+def _family(zoo: str) -> str | None:
+    # cached: a family lookup reads the zoo's spec, and every series of every figure asks
     from ortkit.report._reportdata import family_of
 
-    return family_of(name.split()[0].split("-")[0]) or family_of(name.split()[0])
+    return family_of(zoo)
+
+
+@functools.lru_cache(maxsize=None)
+def _members(family: str) -> tuple[str, ...]:
+    """The zoo models of a family, sorted: a model's rank among them picks its shade."""
+    try:
+        from ortkit.models import list_models
+
+        return tuple(sorted(m for m in list_models() if _family(m) == family))
+    except Exception:  # noqa: BLE001 - no zoo (torch missing): shade by name instead
+        return ()
 
 
 def style_of(label: str, key: str | None = None) -> tuple[str, object]:
@@ -85,17 +98,10 @@ def style_of(label: str, key: str | None = None) -> tuple[str, object]:
     that family's models (by zoo name, so every figure gives a model the same shade), the line
     style from the precision (or the PyTorch runner) written in the label."""
     base = (key or label).split()[0]
-    family = _family_of_name(base)
-    shades = FAMILY_SHADES.get(family or "", OTHER_SHADES)
-    from ortkit.report._reportdata import family_of
-
-    try:
-        from ortkit.models import list_models
-
-        members = sorted(m for m in list_models() if family_of(m) == family) if family else []
-    except Exception:  # noqa: BLE001 - no zoo (torch missing): shade by name instead
-        members = []
     zoo = base.split("-")[0]
+    family = _family(zoo) or _family(base)
+    shades = FAMILY_SHADES.get(family or "", OTHER_SHADES)
+    members = _members(family) if family else ()
     rank = members.index(zoo) if zoo in members else sum(map(ord, zoo))
     precision = "torch" if "(torch" in label else next((p for p in PRECISION_STYLE if label.endswith(" " + p)), "fp32")
     return shades[rank % len(shades)], PRECISION_STYLE[precision]
