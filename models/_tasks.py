@@ -12,12 +12,15 @@ from typing import Any, Mapping
 
 from ortkit.models._fashion_mnist import FASHION_MNIST_DIRS, FASHION_MNIST_ENV, FashionMnistTask
 from ortkit.models._task_base import BadTaskOption, DatasetMissing, Task, UnknownTask
+from ortkit.models._task_claims import CopyMemoryTask, LocalMotifTask
 from ortkit.models._task_data import AddingTask, DigitsTask, SeqDigitsTask
 
 __all__ = [
     "Task",
     "AddingTask",
     "SeqDigitsTask",
+    "CopyMemoryTask",
+    "LocalMotifTask",
     "DigitsTask",
     "FashionMnistTask",
     "UnknownTask",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 _TASKS: dict[str, type[Task]] = {
-    t.name: t for t in (AddingTask, SeqDigitsTask, DigitsTask, FashionMnistTask)
+    t.name: t for t in (AddingTask, SeqDigitsTask, DigitsTask, FashionMnistTask, CopyMemoryTask, LocalMotifTask)
 }
 
 

@@ -119,6 +119,17 @@ _RNN_PRESETS = {
 }
 
 
+# The claims tasks (models/_task_claims.py): each family at about the adding problem's budget.
+_CLAIM_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "gru": {"copy-memory": {"input_size": 10, "num_outputs": 8, "hidden_size": 56, "chrono": 200},
+            "local-motif": {"input_size": 4, "num_outputs": 2, "hidden_size": 60}},
+    "tcn": {"copy-memory": {"input_size": 10, "num_outputs": 8, "channels": 16, "levels": 5, "kernel_size": 5},
+            "local-motif": {"input_size": 4, "num_outputs": 2, "channels": 16, "levels": 5, "kernel_size": 5}},
+    "crnn": {"copy-memory": {"input_size": 10, "num_outputs": 8, "channels": 26, "hidden_size": 36},
+             "local-motif": {"input_size": 4, "num_outputs": 2, "channels": 28, "hidden_size": 38}},
+}
+
+
 def _with(common: dict[str, dict[str, Any]], **per_task: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {task: {**common[task], **per_task.get(task.replace("-", "_"), {})} for task in common}
 
@@ -152,7 +163,7 @@ def lstm(*, input_size: int = 1, num_outputs: int = 10, hidden_size: int = 64, n
 @register_model(
     "gru", family="rnn", causal=True, default_task="seq-digits",
     presets=_with(_RNN_PRESETS, seq_digits={"hidden_size": 74}, adding={"hidden_size": 62, "chrono": 200},
-                  fashion_mnist={"hidden_size": 74}),
+                  fashion_mnist={"hidden_size": 74}) | _CLAIM_PRESETS["gru"],
     recurrent_layers=lambda hp: hp["num_layers"],
     description="GRU, stacked, linear head on the last step",
 )
@@ -268,6 +279,7 @@ def _tcn_module(*, input_size: int, num_outputs: int, channels: int, levels: int
         "seq-digits": {"input_size": 1, "num_outputs": 10, "channels": 25, "levels": 4, "kernel_size": 4},
         "adding": {"input_size": 2, "num_outputs": 1, "channels": 16, "levels": 5, "kernel_size": 5},
         "fashion-mnist": {"input_size": 1, "num_outputs": 10, "channels": 16, "levels": 7, "kernel_size": 5},
+        **_CLAIM_PRESETS["tcn"],
     },
     description="TCN (Bai et al. 2018): causal dilated residual conv blocks",
 )
@@ -331,6 +343,7 @@ def cnn1d(*, input_size: int = 1, num_outputs: int = 10, channels: int = 33, lay
         "seq-digits": {"input_size": 1, "num_outputs": 10, "channels": 32, "hidden_size": 48},
         "adding": {"input_size": 2, "num_outputs": 1, "channels": 28, "hidden_size": 38},
         "fashion-mnist": {"input_size": 1, "num_outputs": 10, "channels": 32, "hidden_size": 48},
+        **_CLAIM_PRESETS["crnn"],
     },
     recurrent_layers=lambda hp: hp["num_layers"],
     description="conv front end (time downsampled 4x) then a GRU: the hybrid",

@@ -29,6 +29,8 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: render the tables right under the intro (the verdict's table is the answer; figures support it)
+    tables_first: bool = False
 
 
 @dataclass

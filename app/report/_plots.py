@@ -6,14 +6,26 @@ draw: the report then omits the figure with a note instead of drawing an empty f
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-__all__ = ["Series", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "has_data"]
+__all__ = ["Series", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "budget_figure", "has_data", "style_of",
+           "text_overlaps"]
 
 DPI = 96
+
+#: one colour family per model family, shades per model (darkest first); others grey
+FAMILY_SHADES = {
+    "rnn": ("#08306b", "#2171b5", "#6baed6", "#9ecae1"),
+    "cnn": ("#7f2704", "#d94801", "#fd8d3c", "#fdae6b"),
+    "hybrid": ("#00441b", "#238b45", "#74c476", "#a1d99b"),
+}
+OTHER_SHADES = ("#252525", "#636363", "#969696")
+#: line style per precision (the PyTorch baseline: dotted)
+PRECISION_STYLE = {"fp32": "-", "fp16": "--", "int8-dynamic": "-.", "int8-static": (0, (5, 1, 1, 1, 1, 1)), "torch": ":"}
 
 
 @dataclass(frozen=True)
@@ -49,19 +61,95 @@ def _margins(fig, width: float, height: float, title: bool = False) -> None:  # 
                         wspace=0.9 / 4.0 * 1.3, hspace=0.75 / 3.4 * 2.2)
 
 
+#: set by tests: called with (figure, overlapping pairs) for every figure drawn
+OVERLAP_HOOK = None
+
+
 def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
+    if OVERLAP_HOOK is not None:
+        OVERLAP_HOOK(fig, text_overlaps(fig))
     buffer = io.BytesIO()
     # no "Software" chunk: the file then carries no URL at all, not even matplotlib's homepage
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
+@functools.lru_cache(maxsize=None)
+def _family(zoo: str) -> str | None:
+    # cached: a family lookup reads the zoo's spec, and every series of every figure asks
+    from ortkit.report._reportdata import family_of
+
+    return family_of(zoo)
+
+
+@functools.lru_cache(maxsize=None)
+def _members(family: str) -> tuple[str, ...]:
+    """The zoo models of a family, sorted: a model's rank among them picks its shade."""
+    try:
+        from ortkit.models import list_models
+
+        return tuple(sorted(m for m in list_models() if _family(m) == family))
+    except Exception:  # noqa: BLE001 - no zoo (torch missing): shade by name instead
+        return ()
+
+
+def style_of(label: str, key: str | None = None) -> tuple[str, object]:
+    """(colour, line style) of a series: the colour from the model's family and its rank among
+    that family's models (by zoo name, so every figure gives a model the same shade), the line
+    style from the precision (or the PyTorch runner) written in the label."""
+    base = (key or label).split()[0]
+    zoo = base.split("-")[0]
+    family = _family(zoo) or _family(base)
+    shades = FAMILY_SHADES.get(family or "", OTHER_SHADES)
+    members = _members(family) if family else ()
+    rank = members.index(zoo) if zoo in members else sum(map(ord, zoo))
+    precision = "torch" if "(torch" in label else next((p for p in PRECISION_STYLE if label.endswith(" " + p)), "fp32")
+    return shades[rank % len(shades)], PRECISION_STYLE[precision]
+
+
+def _renderer(fig):  # type: ignore[no-untyped-def]
+    """The Agg renderer of a drawn figure (a bare `Figure` has no canvas that renders)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def text_overlaps(fig) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Pairs of drawn texts of a figure whose bounding boxes (from matplotlib's own renderer)
+    overlap: titles, axis labels, tick labels inside the view, annotations and legend entries."""
+    from matplotlib.text import Text
+
+    renderer = _renderer(fig)
+    drawn = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, (low, high) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if low <= tick.get_loc() <= high and tick.label1.get_visible():
+                    drawn.append(tick.label1)
+        drawn += [ax.title, ax.xaxis.label, ax.yaxis.label] + [t for t in ax.texts]
+        if ax.get_legend() is not None:
+            drawn += list(ax.get_legend().get_texts())
+    for legend in fig.legends:
+        drawn += list(legend.get_texts())
+    drawn += [t for t in fig.texts if isinstance(t, Text)]
+    boxes = []
+    for text in drawn:
+        if not text.get_visible() or not text.get_text().strip():
+            continue
+        box = text.get_window_extent(renderer)
+        if box.width > 0 and box.height > 0:
+            boxes.append((text.get_text(), box.shrunk(0.96, 0.9)))
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
 def _draw_lines(ax, series: Sequence[Series], logx: bool, logy: bool) -> None:  # type: ignore[no-untyped-def]
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    colors = _palette()
     # a series' `color` is a key (the model's name), so a model and its baseline share a colour
-    keys = list(dict.fromkeys(s.color or s.label for s in series))
     xs_all: set[float] = set()
     for s in series:
         points = [(x, y) for x, y in zip(s.x, s.y) if math.isfinite(y) and (y > 0 or not logy)]
@@ -69,8 +157,8 @@ def _draw_lines(ax, series: Sequence[Series], logx: bool, logy: bool) -> None:  
             continue
         xs, ys = zip(*sorted(points))
         xs_all.update(xs)
-        color = colors[keys.index(s.color or s.label) % len(colors)]
-        ax.plot(xs, ys, marker="o", markersize=4, linestyle="--" if s.dashed else "-", color=color, label=s.label)
+        color, style = style_of(s.label, s.color)
+        ax.plot(xs, ys, marker="o", markersize=4, linestyle=":" if s.dashed else style, color=color, label=s.label)
         if s.low is not None and s.high is not None:
             band = sorted((x, lo, hi) for x, lo, hi in zip(s.x, s.low, s.high) if math.isfinite(lo) and math.isfinite(hi))
             if len(band) > 1:
@@ -104,14 +192,15 @@ def line_figure(series: Sequence[Series], title: str, xlabel: str, ylabel: str, 
     drawable = [s for s in series if s.drawable]
     if not drawable:
         return None
-    fig = _figure(7.5, 4.2)
-    _margins(fig, 7.5, 4.2)
+    fig = _figure(9.5, 4.2)
+    _margins(fig, 9.5, 4.2)
+    fig.subplots_adjust(right=1 - 2.4 / 9.5)  # the legend sits outside the data, on the right
     ax = fig.add_subplot()
     _draw_lines(ax, drawable, logx, logy)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
 
@@ -123,19 +212,26 @@ def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlab
         return None
     columns = min(len(panels), 3)
     rows = math.ceil(len(panels) / columns)
-    width, height = 4.0 * columns + 0.5, 3.4 * rows + 0.4
+    legend_width = 2.4
+    width, height = 4.0 * columns + 0.5 + legend_width, 3.4 * rows + 0.4
     fig = _figure(width, height)
     _margins(fig, width, height, title=True)
+    fig.subplots_adjust(right=1 - legend_width / width)
     axes = fig.subplots(rows, columns, squeeze=False)
+    entries: dict[str, object] = {}
     for index, (name, series) in enumerate(panels):
         ax = axes[index // columns][index % columns]
         _draw_lines(ax, series, logx, logy)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)
-        ax.legend(fontsize=7, loc="best")
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
     for index in range(len(panels), rows * columns):
         axes[index // columns][index % columns].set_visible(False)
+    # one legend for all panels, outside the data: the same model has the same style everywhere
+    fig.legend(list(entries.values()), list(entries), fontsize=7, loc="upper left", bbox_to_anchor=(1 - (legend_width - 0.1) / width, 0.93),
+               frameon=False)
     fig.suptitle(title, fontsize=11)
     return _png(fig)
 
@@ -149,14 +245,21 @@ def pareto_figure(points: Sequence[tuple[str, float, float]], front: Sequence[in
     _margins(fig, 7.5, 4.5)
     ax = fig.add_subplot()
     on_front = set(front)
+    labels = []
+    xs = [math.log(p[1]) for _, p in valid]
+    split = min(xs) + 0.6 * (max(xs) - min(xs))
     for i, (label, x, y) in valid:
-        ax.scatter([x], [y], s=36 if i in on_front else 18, color="#d62728" if i in on_front else "#1f77b4", zorder=3)
-        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        color, _ = style_of(label)
+        ax.scatter([x], [y], s=44 if i in on_front else 20, color=color, edgecolors="black" if i in on_front else "none", zorder=3)
+        # labels of points on the right run leftwards, so none is cut at the frame
+        right = len(valid) > 1 and math.log(x) > split
+        labels.append(ax.annotate(label, (x, y), fontsize=7, xytext=(-4 if right else 4, 3), textcoords="offset points",
+                                  ha="right" if right else "left"))
     if len(front) > 1:
         fx = [points[i][1] for i in front]
         fy = [points[i][2] for i in front]
-        ax.step(fx, fy, where="post", color="#d62728", linewidth=1, alpha=0.7, label="Pareto front")
-        ax.legend(fontsize=8)
+        ax.step(fx, fy, where="post", color="#444444", linewidth=1, alpha=0.7, label="Pareto front (outlined)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.16), frameon=False)
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_xscale("log")
@@ -166,7 +269,27 @@ def pareto_figure(points: Sequence[tuple[str, float, float]], front: Sequence[in
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    _declutter(fig, labels)
     return _png(fig)
+
+
+def _declutter(fig, labels: list) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """Move point labels apart until none overlaps another (at most a few passes): each label that
+    overlaps an earlier one steps down by its own height."""
+    if len(labels) < 2:
+        return
+    renderer = _renderer(fig)
+    for _ in range(12):
+        moved = False
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        for i in range(1, len(labels)):
+            if any(boxes[i].overlaps(boxes[j]) for j in range(i)):
+                dx, dy = labels[i].get_position() if labels[i].get_position() else (4, 3)
+                labels[i].set_position((dx, dy - boxes[i].height * 72.0 / DPI - 1))
+                boxes[i] = labels[i].get_window_extent(renderer)
+                moved = True
+        if not moved:
+            return
 
 
 def shares_figure(bars: Sequence[tuple[str, Sequence[tuple[str, float]]]], title: str, top: int = 8) -> bytes | None:
@@ -204,10 +327,29 @@ def shares_figure(bars: Sequence[tuple[str, Sequence[tuple[str, float]]]], title
     return _png(fig)
 
 
+def budget_figure(series: Sequence[Series], budget: float, budget_label: str, title: str, xlabel: str, ylabel: str) -> bytes | None:
+    """Lines (with their CI bands) against a horizontal budget: what lies above the red line
+    misses it. None when no series has a drawable point."""
+    drawable = [s for s in series if s.drawable]
+    if not drawable:
+        return None
+    fig = _figure(9.5, 4.2)
+    _margins(fig, 9.5, 4.2)
+    fig.subplots_adjust(right=1 - 2.4 / 9.5)
+    ax = fig.add_subplot()
+    _draw_lines(ax, drawable, True, True)
+    ax.axhline(budget, color="#cb181d", linewidth=1.5, label=budget_label)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)
+
+
 def has_data(kind: str, *args: object) -> bool:
     """Whether the figure function ``kind`` would draw anything for these arguments (the same
     checks it makes, without drawing)."""
-    if kind == "line_figure":
+    if kind in ("line_figure", "budget_figure"):
         return any(s.drawable for s in args[0])  # type: ignore[attr-defined, union-attr]
     if kind == "grid_figure":
         return any(s.drawable for _, series in args[0] for s in series)  # type: ignore[attr-defined, union-attr]

@@ -19,23 +19,36 @@ from typing import Mapping, Sequence
 
 from ortkit.report._document import Figure, Report, ReportPaths, Section, Table
 from ortkit.report._reportdata import Dataset
+from ortkit.report._claims import CLAIMS_FILE, ClaimRun, claims_section, load_claims
+from ortkit.report._roofline import CEILING_FILE, Ceiling, load_ceilings, roofline_section
+from ortkit.report._scenarios import Scenario, scenario_from_dict
 from ortkit.report._sections import SECTIONS, View, slug
+from ortkit.report._verdict import verdict_section
 
-__all__ = ["Figure", "Table", "Section", "Report", "build_report", "write_report", "render_markdown", "render_html", "ReportPaths"]
+__all__ = ["Figure", "Table", "Section", "Report", "build_report", "write_report", "render_markdown", "render_html", "ReportPaths",
+           "load_scenarios", "STUDY_FILE"]
 
 
 
 
 
-def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deployment trade-offs", *, figures: bool = True) -> Report:
-    """Compute every section of the report from the dataset.
+def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deployment trade-offs", *, figures: bool = True,
+                 scenarios: Sequence[Scenario] = (), claims: Sequence[ClaimRun] = (), ceilings: dict[str, Ceiling] | None = None) -> Report:
+    """Compute every section of the report from the dataset, the verdict on ``scenarios`` first.
 
     Args:
         figures: draw the figures (seconds); False computes findings and tables only, with empty
             placeholders where figures would be.
+        scenarios: the deployment scenarios the verdict answers (a study file's ``[[scenario]]``).
+        claims: the claims study's training runs (judged in their own section, after the verdict).
+        ceilings: GEMM ceilings by environment key (the roofline section; omitted when None).
     """
     view = View(dataset, figures)
-    sections = [make(view) for make in SECTIONS]
+    sections = [verdict_section(view, scenarios)] + [make(view) for make in SECTIONS]
+    if claims:
+        sections.insert(1, claims_section(view, claims))
+    if ceilings is not None:
+        sections.insert(len(sections) - 4, roofline_section(view, ceilings))  # before ops, placement, problems, environment
     seen: dict[str, int] = {}
     for section in sections:
         for index, figure in enumerate(section.figures):
@@ -53,25 +66,33 @@ def build_report(dataset: Dataset, title: str = "ortkit study: RNN vs CNN deploy
 
 # -- rendering -----------------------------------------------------------------------------------
 
+#: the per-configuration sentences, after everything else: the verdict answers first
+APPENDIX = "Appendix: findings per configuration"
+
 
 def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     """Markdown with figures referenced as ``figure_dir/NAME.png`` (written by `write_report`)."""
     lines = [f"# {report.title}", "", f"Generated {report.generated} from `{report.source}`.", ""]
-    if report.summary:
-        lines += ["## Findings", ""] + [f"- {s}" for s in report.summary] + [""]
     for section in report.sections:
         lines += [f"## {section.title}", ""]
         if section.intro:
             lines += [section.intro, ""]
+        tables = []
+        for table in section.tables:
+            tables += [_md_row(table.headers), _md_row(tuple("---" for _ in table.headers))]
+            tables += [_md_row(row) for row in table.rows] + [""]
+        if section.tables_first:
+            lines += tables
         for figure in section.figures:
             lines += [f"![{figure.caption}]({figure_dir}/{figure.name}.png)", ""]
         for note in section.notes:
             lines += [f"*{note}*", ""]
         if section.findings:
             lines += [f"- {s}" for s in section.findings] + [""]
-        for table in section.tables:
-            lines += [_md_row(table.headers), _md_row(tuple("---" for _ in table.headers))]
-            lines += [_md_row(row) for row in table.rows] + [""]
+        if not section.tables_first:
+            lines += tables
+    if report.summary:
+        lines += [f"## {APPENDIX}", ""] + [f"- {s}" for s in report.summary] + [""]
     return "\n".join(lines)
 
 
@@ -102,12 +123,17 @@ def render_html(report: Report) -> str:
         f"<h1>{esc(report.title)}</h1>",
         f'<p class="meta">Generated {esc(report.generated)} from <code>{esc(report.source)}</code>.</p>',
     ]
-    if report.summary:
-        out += ["<h2>Findings</h2>", '<ul class="findings">'] + [f"<li>{esc(s)}</li>" for s in report.summary] + ["</ul>"]
     for section in report.sections:
         out.append(f'<h2 id="{slug(section.title)}">{esc(section.title)}</h2>')
         if section.intro:
             out.append(f"<p>{esc(section.intro)}</p>")
+        tables = []
+        for table in section.tables:
+            tables.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
+            tables += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table.rows]
+            tables.append("</tbody></table>")
+        if section.tables_first:
+            out += tables
         for figure in section.figures:
             data = base64.b64encode(figure.png).decode("ascii")
             out.append(f'<figure><img class="figure" id="fig-{esc(figure.name)}" alt="{esc(figure.caption)}" '
@@ -116,17 +142,45 @@ def render_html(report: Report) -> str:
             out.append(f'<p class="note">{esc(note)}</p>')
         if section.findings:
             out += ['<ul class="findings">'] + [f"<li>{esc(s)}</li>" for s in section.findings] + ["</ul>"]
-        for table in section.tables:
-            out.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table.rows]
-            out.append("</tbody></table>")
+        if not section.tables_first:
+            out += tables
+    if report.summary:
+        out += [f'<h2 id="{slug(APPENDIX)}">{esc(APPENDIX)}</h2>', '<ul class="findings">'] + [f"<li>{esc(s)}</li>" for s in report.summary] + ["</ul>"]
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
 
+def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
+    """The ``[[scenario]]`` tables of a study file (none when the file does not exist).
+
+    Raises:
+        ScenarioError: the file is not TOML or a scenario is invalid.
+    """
+    import tomllib
+
+    from ortkit.report._scenarios import ScenarioError
+
+    file = Path(path)
+    if not file.is_file():
+        return ()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ScenarioError(f"{file}: not a readable TOML study file: {error}") from None
+    tables = data.get("scenario", [])
+    if not isinstance(tables, list):
+        raise ScenarioError(f"{file}: 'scenario' must be an array of tables ([[scenario]])")
+    return tuple(scenario_from_dict(t, f"{file}: scenario {i + 1}") for i, t in enumerate(tables))
+
+
+#: the study file `ortkit study` writes next to its database; `ortkit report` reads its scenarios
+STUDY_FILE = "study.toml"
+
+
 def report_database(db: str | Path, out_dir: str | Path, *, environment: str | None = None,
                     families: Mapping[str, str] | None = None) -> ReportPaths:
-    """`ortkit report`: read the results database ``db`` (read-only) and write its report.
+    """`ortkit report`: read the results database ``db`` (read-only) and write its report (the
+    verdict answers the scenarios of the ``study.toml`` beside the database, when there is one).
 
     Args:
         environment: only the results of this environment (a key or a unique key prefix).
@@ -146,10 +200,13 @@ def report_database(db: str | Path, out_dir: str | Path, *, environment: str | N
         what = f" of environment {environment}" if environment else ""
         damaged = f" ({len(dataset.damaged)} unreadable row(s))" if dataset.damaged else ""
         raise StoreError(f"{db} holds no results{what}{damaged}: measure something first (ortkit profile, ortkit sweep or ortkit study)")
-    return write_report(dataset, out_dir)
+    folder = Path(db).parent
+    return write_report(dataset, out_dir, scenarios=load_scenarios(folder / STUDY_FILE), claims=load_claims(folder / CLAIMS_FILE),
+                        ceilings=load_ceilings(folder / CEILING_FILE) or None)
 
 
-def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report") -> ReportPaths:
+def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *, scenarios: Sequence[Scenario] = (),
+                 claims: Sequence[ClaimRun] = (), ceilings: dict[str, Ceiling] | None = None) -> ReportPaths:
     """Write ``NAME.md`` (+ ``figures/*.png``) and the self-contained ``NAME.html`` into ``out_dir``.
 
     Raises:
@@ -163,7 +220,7 @@ def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report") ->
         figure_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OrtkitError(f"cannot write the report into {out}: {error.strerror or error}") from None
-    report = build_report(dataset)
+    report = build_report(dataset, scenarios=scenarios, claims=claims, ceilings=ceilings)
     try:
         paths = []
         for figure in report.figures:

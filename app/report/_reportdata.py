@@ -70,6 +70,10 @@ class Row:
     #: the stored throughput (derived once by the profiler from the pooled samples); None for a
     #: row built without one, which then derives it with the same function
     throughput_samples_s: float | None = None
+    #: FLOPs of one call (counted on the graph at this shape) and the rate achieved at the median
+    flops: float | None = None
+    gflops_s: float | None = None
+    flops_note: str | None = None  # set when the count is only a lower bound (ops left uncounted)
     extra: tuple[tuple[str, Any], ...] = field(default=())
 
     @property
@@ -213,7 +217,8 @@ def row_from_result(result: Any) -> Row:
         peak_rss_bytes=metrics.peak_rss_bytes, rss_growth_bytes=metrics.rss_growth_bytes,
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
         node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),
-        throughput_samples_s=metrics.throughput_samples_s,
+        throughput_samples_s=metrics.throughput_samples_s, flops=metrics.flops, gflops_s=metrics.gflops_s,
+        flops_note=metrics.flops_note,
     )
 
 

@@ -6,7 +6,8 @@ Application layer: it may use every package below it, through their public names
 from __future__ import annotations
 
 from ortkit.study._models import export_zoo_model, resolve_models
-from ortkit.study._study import QUICK, StudyPlan, TaskPlan, console_progress, discover_targets, run_study
+from ortkit.study._study import DEFAULT, QUICK, StudyPlan, TaskPlan, console_progress, discover_targets, run_study
+from ortkit.study._plan import BUILTIN_PLANS, PlanFileError, builtin_plan, load_plan, parse_plan
 from ortkit.study._sweepfile import (
     Grid,
     ModelEntry,
@@ -23,6 +24,12 @@ from ortkit.study._sweepfile import (
 )
 
 __all__ = [
+    "BUILTIN_PLANS",
+    "DEFAULT",
+    "PlanFileError",
+    "builtin_plan",
+    "load_plan",
+    "parse_plan",
     "Grid",
     "ModelEntry",
     "ModelFile",

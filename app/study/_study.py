@@ -32,8 +32,9 @@ class TaskPlan:
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """What a study trains and measures. `QUICK` fits in about 5 minutes on 2 cores, `DEFAULT`
-    in about 30."""
+    """What a study trains and measures, and the scenarios it answers. `QUICK` fits in about 5
+    minutes on 2 cores, `DEFAULT` in about 30; both are read from the study files shipped in this
+    package (``quick.toml``, ``default.toml``); `ortkit study --plan FILE` reads another."""
 
     name: str
     tasks: tuple[TaskPlan, ...]
@@ -46,38 +47,22 @@ class StudyPlan:
     budget: tuple[tuple[str, Any], ...]
     op_profile: bool = True
     seed: int = 0
+    #: the deployment questions the report's verdict answers (`ortkit.report.Scenario`)
+    scenarios: tuple[Any, ...] = ()
+    #: the claims study (`ClaimsPlan`), or None for none
+    claims: Any = None
 
 
-def _threads() -> tuple[int, ...]:
-    return (min(2, os.cpu_count() or 1),)
+def _builtin(name: str) -> StudyPlan:
+    # the shipped studies are TOML files (package data), read here once; _plan needs StudyPlan,
+    # which is defined above, so this late import is not circular
+    from ortkit.study._plan import builtin_plan
+
+    return builtin_plan(name)
 
 
-QUICK = StudyPlan(
-    name="quick",
-    tasks=(TaskPlan("seq-digits", ("lstm", "gru", "tcn"), train_seconds=30.0),),
-    batch=(1,),
-    time=(16, 64, 256, 1024),
-    threads=_threads(),
-    precision=("fp32", "int8", "fp16"),
-    chunk=(1,),
-    baseline_time=(64, 1024),
-    budget=(("warmup_runs", 2), ("warmup_time_s", 0.02), ("min_runs", 5), ("max_time_s", 0.15), ("target_rel_ci", 0.02)),
-)
-
-DEFAULT = StudyPlan(
-    name="default",
-    tasks=(
-        TaskPlan("seq-digits", ("lstm", "gru", "tcn", "cnn1d"), train_seconds=75.0),
-        TaskPlan("adding", ("gru", "tcn"), options=(("length", 200),), train_seconds=75.0),
-    ),
-    batch=(1, 16),
-    time=(16, 64, 256, 1024, 4096),
-    threads=_threads(),
-    precision=("fp32", "int8", "fp16"),
-    chunk=(1, 16),
-    baseline_time=(64, 1024, 4096),
-    budget=(("warmup_runs", 3), ("warmup_time_s", 0.05), ("min_runs", 10), ("max_time_s", 0.4), ("target_rel_ci", 0.01)),
-)
+QUICK = _builtin("quick")
+DEFAULT = _builtin("default")
 
 
 @dataclass
@@ -170,7 +155,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
         OrtkitError: the output folder or database cannot be used, a model fails to export.
     """
     from ortkit.models import get_task
-    from ortkit.report import write_report
+    from ortkit.report import CEILING_FILE, CLAIMS_FILE, STUDY_FILE, save_claims, write_report
     from ortkit.report import Accuracy, load_dataset, record_accuracy
     from ortkit.base import file_sha256
     from ortkit.profiler import Budget
@@ -226,10 +211,56 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
                               op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
     counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
     counts["failed"] += export_failures
+    claims = []
+    if plan.claims is not None:
+        from ortkit.study._claims import run_claims
+
+        claims = run_claims(plan.claims, root / "cache" / "claims", stamp)
+        save_claims(root / CLAIMS_FILE, claims)
+    dataset = load_dataset(db)
+    ceilings = _ceilings(root / CEILING_FILE, dataset, plan, stamp)
     stamp("writing the report")
-    report = write_report(load_dataset(db), root)
+    write_scenarios(root / STUDY_FILE, plan.scenarios)
+    report = write_report(dataset, root, scenarios=plan.scenarios, claims=claims, ceilings=ceilings)
     stamp(f"done: {report.html}")
     return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
+
+
+def _ceilings(path: Path, dataset: Any, plan: StudyPlan, stamp: Callable[[str], None]) -> dict[str, Any]:
+    """The GEMM ceiling of each environment this machine measured in (the local CPU EP), measured
+    once and kept beside the database; other environments keep what they had."""
+    from ortkit.report import load_ceilings, save_ceilings
+    from ortkit.study._ceiling import measure_ceiling
+
+    ceilings = load_ceilings(path)
+    local = sorted({row.environment_key for row in dataset.rows if row.target == "cpu"})
+    for key in local:
+        if key not in ceilings:
+            threads = next((t for t in plan.threads if t), None) or min(2, os.cpu_count() or 1)
+            ceilings[key] = measure_ceiling(key, threads)
+            stamp(f"GEMM ceiling: {ceilings[key].ort_gflops:.3g} GFLOP/s (onnxruntime), {ceilings[key].numpy_gflops:.3g} (numpy)")
+    save_ceilings(path, list(ceilings.values()))
+    return ceilings
+
+
+def write_scenarios(path: Path, scenarios: tuple[Any, ...]) -> None:
+    """The plan's scenarios as ``[[scenario]]`` tables beside the database, so `ortkit report` on
+    that database answers the same questions."""
+    from dataclasses import fields
+
+    lines = ["# Deployment scenarios of this study (ortkit report reads them from here).", ""]
+    for scenario in scenarios:
+        lines.append("[[scenario]]")
+        for item in fields(scenario):
+            value = getattr(scenario, item.name)
+            if value is None:
+                continue
+            lines.append(f"{item.name} = {json.dumps(value)}")  # JSON strings and numbers are valid TOML
+        lines.append("")
+    try:
+        path.write_text("\n".join(lines), encoding="utf-8")
+    except OSError as error:
+        raise OrtkitError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def console_progress() -> tuple[Callable[[str], None], Callable[[Any], None]]:

@@ -34,7 +34,7 @@ def test_models_task_filter_and_unknown_task() -> None:
     result = CliRunner().invoke(cli, ["models", "--task", "addng"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: unknown task 'addng': did you mean adding? tasks: adding, digits, fashion-mnist, seq-digits"]
+        "Error: unknown task 'addng': did you mean adding? tasks: adding, copy-memory, digits, fashion-mnist, local-motif, seq-digits"]
 
 
 def test_models_no_match_is_not_an_error() -> None:

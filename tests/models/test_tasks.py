@@ -12,7 +12,7 @@ from ortkit.models._tasks import FASHION_MNIST_DIRS, FASHION_MNIST_ENV
 
 
 def test_list_tasks() -> None:
-    assert list_tasks() == ["adding", "digits", "fashion-mnist", "seq-digits"]
+    assert list_tasks() == ["adding", "copy-memory", "digits", "fashion-mnist", "local-motif", "seq-digits"]
 
 
 def test_adding_problem_shapes_markers_and_baseline() -> None:
@@ -156,3 +156,33 @@ def test_adding_refuses_a_split_too_large_for_memory() -> None:
     task = get_task("adding", length=10**7, train_size=1000)
     with pytest.raises(BadTaskOption, match=r"train_size=1000 x length=10000000 needs 74.5 GiB .* lower length or train_size"):
         task.load("train")
+
+
+def test_copy_memory_answer_is_the_stored_symbol() -> None:
+    task = get_task("copy-memory", length=12, test_size=300)
+    x, y = task.load("test")
+    assert x.shape == (300, 12, 10) and y.dtype == np.int64 and set(np.unique(y)) <= set(range(8))
+    assert (x[:, 0, :8].argmax(-1) == y).all() and (x[:, 0, 8] == 1).all() and (x[:, -1, 9] == 1).all()
+    assert (x[:, -1, :8] == 0).all() and (x[:, 1:-1, 8:] == 0).all()  # flags only where they belong
+    assert task.metric(np.eye(8, dtype=np.float32)[y], y) == 1.0
+    again, _ = get_task("copy-memory", length=12, test_size=300).load("test")
+    assert np.array_equal(x, again)
+
+
+def test_local_motif_label_says_whether_the_motif_occurs() -> None:
+    x, y = get_task("local-motif", length=20, test_size=400).load("test")
+    symbols = x.argmax(-1)
+    found = np.array([any(tuple(row[i:i + 4]) == (0, 1, 2, 3) for i in range(17)) for row in symbols])
+    assert np.array_equal(found, y.astype(bool)) and 0.35 < y.mean() < 0.65
+
+
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("copy-memory", {"length": 2}, "length=2 is invalid"),
+    ("local-motif", {"length": 3}, "length=3 is invalid"),
+    ("local-motif", {"train_size": 0}, "train_size=0 is invalid"),
+])
+def test_claims_tasks_reject_bad_options(name: str, options: dict[str, int], message: str) -> None:
+    from ortkit.models import BadTaskOption
+
+    with pytest.raises(BadTaskOption, match=message):
+        get_task(name, **options)

@@ -115,13 +115,18 @@ def synthetic(synthetic_db: Path) -> Dataset:
 @pytest.fixture(scope="session")
 def synthetic_report(synthetic: Dataset, tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
     """The synthetic dataset's report, written once per session (drawing figures takes seconds)."""
-    return write_report(synthetic, tmp_path_factory.mktemp("report"))
+    from ortkit.report import Scenario
+
+    scenarios = (Scenario("live stream", "streaming", "seq-digits", chunk=1, step_ms=1.0),
+                 Scenario("batch scoring", "offline", "seq-digits", length=1024))
+    return write_report(synthetic, tmp_path_factory.mktemp("report"), scenarios=scenarios)
 
 
 class Synth:
     """The builders above, handed to tests as a fixture (importlib mode cannot import conftest)."""
 
     ENVIRONMENT = ENVIRONMENT
+    LAWS = LAWS
     make_result = staticmethod(make_result)
     synthetic_results = staticmethod(synthetic_results)
     build_db = staticmethod(build_db)

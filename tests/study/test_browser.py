@@ -103,8 +103,34 @@ class DevTools:
         self._log.close()
 
 
+# each figure drawn on a canvas: the share of its pixels that are not (near) white; a blank PNG has none
+INK_SCRIPT = """JSON.stringify(Array.from(document.images).map(i => {
+  let ink = 0;
+  if (i.complete && i.naturalWidth > 0) {
+    const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+    for (let k = 0; k < d.length; k += 4) { if (d[k] < 240 || d[k + 1] < 240 || d[k + 2] < 240) n++; }
+    ink = n / (c.width * c.height);
+  }
+  return {id: i.id, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight, ink: ink};
+}))"""
+# every section (from one h2 to the next) as a box on the page, for one screenshot each
+SECTIONS_SCRIPT = """JSON.stringify((() => {
+  const heads = Array.from(document.querySelectorAll('h2'));
+  const end = document.documentElement.scrollHeight;
+  return heads.map((h, k) => {
+    const top = h.getBoundingClientRect().top + window.scrollY;
+    const next = k + 1 < heads.length ? heads[k + 1].getBoundingClientRect().top + window.scrollY : end;
+    return {id: h.id, top: Math.floor(top), height: Math.ceil(next - top)};
+  });
+})())"""
+
+
 def load_in_chromium(page: Path, screenshot: Path) -> dict[str, Any]:
-    """Open ``page`` from disk; return the figures' decode state, console errors and requests."""
+    """Open ``page`` from disk; return the figures' decode state and ink, console errors and
+    requests. Beside ``screenshot`` it writes one screenshot per section (section-NN-ID.png) and
+    the first screen (first-screen.png, 1200 x 900)."""
     browser = DevTools(screenshot.parent / "chromium-profile")
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -114,10 +140,16 @@ def load_in_chromium(page: Path, screenshot: Path) -> dict[str, Any]:
         browser.send("Emulation.setDeviceMetricsOverride", {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
         browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         browser.wait_for("Page.loadEventFired", timeout=60)
-        figures = browser.send("Runtime.evaluate", {
-            "expression": "JSON.stringify(Array.from(document.images).map(i => ({id: i.id, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})))",
-            "returnByValue": True,
-        }, session=session)["result"]["value"]
+        figures = browser.send("Runtime.evaluate", {"expression": INK_SCRIPT, "returnByValue": True}, session=session)["result"]["value"]
+        sections = browser.send("Runtime.evaluate", {"expression": SECTIONS_SCRIPT, "returnByValue": True}, session=session)["result"]["value"]
+        for index, box in enumerate(json.loads(sections)):
+            if box["height"] < 1:
+                continue
+            shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {
+                "x": 0, "y": box["top"], "width": 1200, "height": min(box["height"], 16000), "scale": 1}}, session=session, timeout=60)
+            (screenshot.parent / f"section-{index:02d}-{box['id'] or 'top'}.png").write_bytes(base64.b64decode(shot["data"]))
+        first = browser.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout=60)
+        (screenshot.parent / "first-screen.png").write_bytes(base64.b64decode(first["data"]))
         height = browser.send("Runtime.evaluate", {"expression": "document.documentElement.scrollHeight", "returnByValue": True},
                               session=session)["result"]["value"]
         shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
@@ -149,6 +181,11 @@ def test_report_renders_in_chromium(synthetic_report, tmp_path: Path) -> None:
     assert result["errors"] == []
     assert len(result["figures"]) == expected >= 8
     assert all(f["complete"] and f["width"] > 0 and f["height"] > 0 for f in result["figures"]), result["figures"]
+    # no figure is blank: lines, points, labels ink at least 1% of it
+    assert all(f["ink"] > 0.01 for f in result["figures"]), [(f["id"], f["ink"]) for f in result["figures"]]
+    shots = sorted(tmp_path.glob("section-*.png"))
+    assert len(shots) >= 10 and shots[0].name.startswith("section-00-verdict")
+    assert all(s.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots) and (tmp_path / "first-screen.png").is_file()
     # only the page itself (and its inline data: images) was fetched, nothing from a network
     assert all(url.startswith(("file:", "data:")) for url in result["requests"]), result["requests"]
     shot = (tmp_path / "screenshot.png").read_bytes()
@@ -163,3 +200,20 @@ def test_browser_check_catches_a_broken_figure(synthetic_report, tmp_path: Path)
     broken.write_text(text[:start] + "AAAA" + text[start + 4 :])
     result = load_in_chromium(broken, tmp_path / "broken.png")
     assert any(not f["complete"] or f["width"] == 0 for f in result["figures"])
+
+
+def test_browser_check_catches_a_blank_figure(synthetic_report, tmp_path: Path) -> None:
+    """A figure that decodes but shows nothing (an all-white PNG) has no ink."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    buffer = io.BytesIO()
+    Figure(figsize=(3, 2)).savefig(buffer, format="png")
+    text = synthetic_report.html.read_text()
+    start = text.index("data:image/png;base64,") + len("data:image/png;base64,")
+    end = text.index('"', start)
+    blank = tmp_path / "blank.html"
+    blank.write_text(text[:start] + base64.b64encode(buffer.getvalue()).decode() + text[end:])
+    result = load_in_chromium(blank, tmp_path / "blank.png")
+    assert min(f["ink"] for f in result["figures"]) < 0.01

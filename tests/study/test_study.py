@@ -15,11 +15,15 @@ def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
     from ortkit.study._study import QUICK, StudyPlan, TaskPlan, run_study
     from ortkit.report._reportdata import load_dataset
     from ortkit.study._sweepfile import TargetEntry
+    from ortkit.report import Scenario, load_ceilings, load_claims, load_scenarios
+    from ortkit.study._claims import ClaimsPlan
 
     plan = StudyPlan(
         name="tiny", tasks=(TaskPlan("seq-digits", ("tcn",), train_seconds=2.0),), batch=(1,), time=(16, 64), threads=(1,),
         precision=("fp32", "int8"), chunk=(4,), baseline_time=(64,),
         budget=(("warmup_runs", 1), ("min_runs", 3), ("max_time_s", 0.05)), op_profile=True,
+        scenarios=(Scenario("scoring", "offline", "seq-digits", length=64),),
+        claims=ClaimsPlan((("adding", 0.05),), ("tcn",), (8,), (0,), train_seconds=1.0),
     )
     lines: list[str] = []
     first = run_study(tmp_path / "study", plan=plan, targets=[TargetEntry("cpu")], log=lines.append)
@@ -38,6 +42,13 @@ def test_tiny_study_runs_and_resumes(tmp_path: Path) -> None:
     assert all(r.op_shares for r in dataset.rows if r.spec.runner == "ort" and r.spec.chunk is None)
     page = first.report.html.read_text()
     assert "Accuracy vs latency" in page and "data:image/png;base64," in page
+    # the verdict answers the plan's scenario, and `ortkit report` finds it (and the claims, the ceiling) beside the database
+    assert page.index("Verdict: what to deploy") < page.index("The classic claims, measured") < page.index("Distance to the machine")
+    assert load_scenarios(tmp_path / "study" / "study.toml") == plan.scenarios
+    assert len(load_claims(tmp_path / "study" / "claims.json")) == 1
+    (ceiling,) = load_ceilings(tmp_path / "study" / "ceiling.json").values()
+    assert ceiling.ort_gflops > 0 and ceiling.environment_key == dataset.rows[0].environment_key
+    assert "| scoring (offline: seq-digits: T = 64, max sequences/s per core) | cpu | tcn" in first.report.markdown.read_text()
 
     events = []
     lines.clear()
