@@ -75,12 +75,34 @@ CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
 
 
 class StoreError(OrtkitError):
-    """The results database cannot be used as asked (unwritable, foreign, newer schema)."""
+    """The results database cannot be used as asked (unwritable, foreign, newer schema, damaged)."""
+
+
+class _Undecodable(str):
+    """A TEXT value that is not valid UTF-8, kept (with replacement characters) so that the row
+    it is in can be named as damaged instead of failing the whole query."""
+
+
+def _decode_text(data: bytes) -> str:
+    # sqlite3's default decoder raises for the whole fetch on one bad byte: one flipped bit in one
+    # row would make every report refuse the database.
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(data.decode("utf-8", "replace"))
+
+
+def recovery_hint(path: str | os.PathLike[str]) -> str:
+    """The suggested way out for a damaged database file, for error messages."""
+    return f"run `ortkit db check {path}` for details and `ortkit db recover {path}` to salvage its rows into a new file"
 
 
 def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment]) -> Result:
     """One ``results`` row as a `Result`; raises (TypeError, ValueError, KeyError...) when the row
     is not what ortkit wrote."""
+    for column, value in zip(_ROW_COLUMNS, row):
+        if isinstance(value, _Undecodable):
+            raise ValueError(f"column {column!r} is not valid UTF-8")
     _key, env_key, status, message, spec, budget, metrics, op_profile, samples, created = row
     if env_key not in environments:
         raise KeyError(f"environment {env_key!r} is missing")
@@ -98,12 +120,29 @@ def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment])
     )
 
 
+_ROW_COLUMNS = ("key", "env_key", "status", "message", "spec", "budget", "metrics", "op_profile", "samples_ms", "created_at")
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def _verify(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file whose pages do not hang together (truncated, overwritten), at open: reading
+    it anyway would resume from the rows that happen to be readable and fail later, mid-sweep.
+    ``quick_check`` reads every page once (about as long as reading the file) but skips the index
+    cross-checks of ``integrity_check`` (`ortkit db check` runs those)."""
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        conn.close()
+        raise StoreError(f"{path} is damaged ({problems[0].splitlines()[0]}); {recovery_hint(path)}")
 
 
 class ResultStore:
@@ -150,10 +189,13 @@ class ResultStore:
                 conn = sqlite3.connect(str(path), timeout=30)
             else:
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            conn.text_factory = _decode_text
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as error:
+            if "malformed" in str(error):
+                raise StoreError(f"{path} is damaged ({error}); {recovery_hint(path)}") from None
             raise StoreError(f"{path} cannot be read as an ortkit results database: {error}") from None
         if application_id != APPLICATION_ID and (application_id != 0 or tables):
             conn.close()
@@ -164,9 +206,12 @@ class ResultStore:
                 f"{path} was written by a newer ortkit (results schema {version}; this ortkit reads up to {SCHEMA_VERSION}); "
                 "upgrade ortkit or use another --db"
             )
+        if tables:
+            _verify(conn, path)
         if not tables:
             if not self.writable:
-                raise StoreError(f"results database {path} is empty and read-only")
+                what = "an empty file" if path.stat().st_size == 0 else "an SQLite file without ortkit tables"
+                raise StoreError(f"{path} holds no results ({what}): measure into it with `ortkit profile --db {path}` first")
             with conn:
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -245,6 +290,8 @@ class ResultStore:
         left out)."""
         out = {}
         for sha, data in self._query("SELECT model_sha256, data FROM accuracy"):
+            if isinstance(sha, _Undecodable) or isinstance(data, _Undecodable):
+                continue
             try:
                 value = json.loads(data)
             except (TypeError, ValueError):
@@ -258,6 +305,8 @@ class ResultStore:
         are the results that point at it: see `damaged`)."""
         out = {}
         for key, data in self._query("SELECT key, data FROM environments ORDER BY first_seen"):
+            if isinstance(key, _Undecodable) or isinstance(data, _Undecodable):
+                continue
             try:
                 out[key] = Environment.from_dict(json.loads(data))
             except (TypeError, ValueError, AttributeError, KeyError):
@@ -307,7 +356,7 @@ class ResultStore:
                 return []
             where.append(f"key IN ({','.join('?' * len(wanted))})")
             args.extend(wanted)
-        sql = "SELECT key, env_key, status, message, spec, budget, metrics, op_profile, samples_ms, created_at FROM results"
+        sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM results"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, rowid"

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("ortkit.cli._commands.study", "Train, export, profile and report the RNN-vs-CNN study."),
     "report": ("ortkit.cli._commands.report", "Write Markdown and HTML reports from a results database."),
     "compare": ("ortkit.cli._commands.compare", "Compare two result sets and flag regressions."),
+    "db": ("ortkit.cli._commands.db", "Check a results database, or salvage a damaged one into a new file."),
     "target": ("ortkit.cli._commands.target", "Manage profiling targets (other Python environments)."),
 }
 
