@@ -131,6 +131,25 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
 
 
+def _create(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in one locked transaction. Two sweeps started at once on a new file would
+    otherwise race: one could see the other's tables before its application id and call the file
+    another program's."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone():
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
+        conn.commit()
+    except sqlite3.DatabaseError as error:
+        conn.rollback()
+        raise StoreError(f"cannot create results database {path}: {error}") from None
+
+
 def _verify(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a file whose pages do not hang together (truncated, overwritten), at open: reading
     it anyway would resume from the rows that happen to be readable and fail later, mid-sweep.
@@ -212,11 +231,7 @@ class ResultStore:
             if not self.writable:
                 what = "an empty file" if path.stat().st_size == 0 else "an SQLite file without ortkit tables"
                 raise StoreError(f"{path} holds no results ({what}): measure into it with `ortkit profile --db {path}` first")
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
+            _create(conn, path)
         elif version < SCHEMA_VERSION and self.writable:
             try:
                 migrate(conn, version)
