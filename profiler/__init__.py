@@ -14,6 +14,7 @@ from ortkit.profiler._stats import Stats
 from ortkit.profiler._records import RECORD_SCHEMA, PooledRun, ProcessRun, WorkerRequest
 from ortkit.profiler._result import Metrics, Result, derive, throughput
 from ortkit.profiler._store import ResultStore, StoreError
+from ortkit.profiler._limits import MEMORY_ENV, thread_limit
 from ortkit.profiler._storecheck import StoreCheck, StoreRecovery, check_store, recover_store
 from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, measure_processes, profile, resolve_model
 from ortkit.profiler._isolation import worker_environment
@@ -36,6 +37,7 @@ __all__ = [
     "list_targets",
     "MAX_AXIS",
     "measure",
+    "MEMORY_ENV",
     "measure_processes",
     "Measurement",
     "Metrics",
@@ -53,6 +55,7 @@ __all__ = [
     "resolve_target",
     "Target",
     "targets",
+    "thread_limit",
     "throughput",
     "resolve_model",
     "Result",

@@ -189,6 +189,7 @@ def profile(
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     ep_library: Mapping[str, str] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
+    max_threads: int | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in a fresh worker, into a results database.
 
@@ -215,6 +216,7 @@ def profile(
         ep_library: plugin EP libraries ``{"name": path}`` the workers register; ``name`` then
             works as an EP spec.
         progress: called with a `SweepEvent` before and after each configuration.
+        max_threads: the most threads a configuration may ask for (default: 4 per usable core).
 
     Returns:
         A `SweepSummary`.
@@ -236,7 +238,8 @@ def profile(
         env_dict = worker_environment(python)
         environment = Environment.from_dict(env_dict)
         unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
-        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library)
+        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library,
+                            max_threads=max_threads)
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
