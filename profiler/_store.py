@@ -74,6 +74,11 @@ CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
 """
 
 
+# SQLite's own messages quote names from the file; in a damaged schema those are not UTF-8, and
+# Python then raises UnicodeDecodeError instead of a DatabaseError (found by the store fuzzer).
+SQLITE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
 class StoreError(OrtkitError):
     """The results database cannot be used as asked (unwritable, foreign, newer schema, damaged)."""
 
@@ -145,7 +150,7 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
                     conn.execute(statement)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
         conn.commit()
-    except sqlite3.DatabaseError as error:
+    except SQLITE_ERRORS as error:
         conn.rollback()
         raise StoreError(f"cannot create results database {path}: {error}") from None
 
@@ -157,7 +162,7 @@ def _verify(conn: sqlite3.Connection, path: Path) -> None:
     cross-checks of ``integrity_check`` (`ortkit db check` runs those)."""
     try:
         problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
-    except sqlite3.DatabaseError as error:
+    except SQLITE_ERRORS as error:
         problems = [str(error)]
     if problems != ["ok"]:
         conn.close()
@@ -212,8 +217,8 @@ class ResultStore:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as error:
-            if "malformed" in str(error):
+        except SQLITE_ERRORS as error:
+            if "malformed" in str(error) or isinstance(error, UnicodeDecodeError):
                 raise StoreError(f"{path} is damaged ({error}); {recovery_hint(path)}") from None
             raise StoreError(f"{path} cannot be read as an ortkit results database: {error}") from None
         if application_id != APPLICATION_ID and (application_id != 0 or tables):
@@ -235,7 +240,7 @@ class ResultStore:
         elif version < SCHEMA_VERSION and self.writable:
             try:
                 migrate(conn, version)
-            except sqlite3.DatabaseError as error:
+            except SQLITE_ERRORS as error:
                 raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
         # An older file opened read-only is read as it is: every version's rows load.
         return conn
@@ -277,7 +282,7 @@ class ResultStore:
                         json.dumps(list(result.samples_ms)), result.created_at or _now(),
                     ),
                 )
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     def put_accuracy(self, model_sha256: str, data: dict[str, Any]) -> None:
@@ -289,14 +294,14 @@ class ResultStore:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO accuracy VALUES (?, ?)", (model_sha256, json.dumps(data))
                 )
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     # --- reading ----------------------------------------------------------------------------
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn.execute(sql, tuple(args)).fetchall()
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             # A file damaged past its header, or tables of another shape than this schema's.
             raise StoreError(f"cannot read results database {self.path}: {error}") from None
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ortkit.profiler._store import APPLICATION_ID, ResultStore, StoreError
+from ortkit.profiler._store import APPLICATION_ID, SQLITE_ERRORS, ResultStore, StoreError
 
 __all__ = ["StoreCheck", "StoreRecovery", "check_store", "recover_store"]
 
@@ -87,7 +87,7 @@ def check_store(path: str | Path) -> StoreCheck:
                         for row in conn.execute("PRAGMA integrity_check(20)")]
         finally:
             conn.close()
-    except sqlite3.DatabaseError as error:
+    except SQLITE_ERRORS as error:
         problems = [str(error)]
     problems = [] if problems == ["ok"] else problems
     if problems:
@@ -169,7 +169,7 @@ def _cli_recover(sqlite_cli: str, path: Path, recovered: Path) -> bool:
             return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] > 0
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except SQLITE_ERRORS:
         return False
 
 
@@ -179,7 +179,7 @@ def _copy(source: Path, target: Path) -> tuple[tuple[str, int], ...]:
     try:
         src = _connect_readonly(source)
         version = _pragma(src, "user_version")
-    except sqlite3.DatabaseError as error:
+    except SQLITE_ERRORS as error:
         raise StoreError(f"nothing can be read from {source}: {error}") from None
     dst = sqlite3.connect(str(target))
     counts = []
@@ -208,7 +208,7 @@ def _pragma(conn: sqlite3.Connection, name: str) -> int | None:
 def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, columns: list[str]) -> int:
     try:
         present = [row[1].decode() if isinstance(row[1], bytes) else row[1] for row in src.execute(f"PRAGMA table_info({table})")]
-    except sqlite3.DatabaseError:
+    except SQLITE_ERRORS:
         return 0
     shared = [c for c in columns if c in present]
     if not shared:
@@ -220,7 +220,7 @@ def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, co
         try:
             dst.execute(f"INSERT OR REPLACE INTO {table} ({','.join(shared)}) VALUES ({marks})", row)
             count += 1
-        except sqlite3.DatabaseError:
+        except SQLITE_ERRORS:
             continue  # a NOT NULL column lost to the damage: the row cannot be a row
     return count
 
@@ -237,7 +237,7 @@ def _readable_rows(src: sqlite3.Connection, table: str, columns: list[str]) -> I
                 last, skip = row[0], 0
                 yield tuple(row[1:])
             return
-        except sqlite3.DatabaseError:
+        except SQLITE_ERRORS:
             skip = 1 if skip == 0 else skip * 2
             if skip > 2**62 or last + skip >= 2**63 - 1:
                 return
