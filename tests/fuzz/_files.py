@@ -90,7 +90,10 @@ def sweep_case(draw: st.DrawFn) -> tuple[str, Any]:
         return "text", bytes(data)
     data = tomllib.loads(SEED_SWEEP)
     for _ in range(draw(st.integers(1, 4))):
-        section = draw(st.sampled_from([data, data["grid"], data["measure"], data["models"][0], data["targets"][0]]))
+        # An earlier edit may have replaced a section by a value of another type.
+        sections = [data, *(v for v in (data.get("grid"), data.get("measure")) if isinstance(v, dict)),
+                    *(v[0] for v in (data.get("models"), data.get("targets")) if isinstance(v, list) and v and isinstance(v[0], dict))]
+        section = draw(st.sampled_from(sections))
         key = draw(st.sampled_from(_KEYS))
         if draw(st.integers(0, 3)) == 0 and key in section:
             del section[key]
