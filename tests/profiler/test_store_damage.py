@@ -136,3 +136,11 @@ def test_report_on_an_empty_writable_file_says_it_holds_no_results(tmp_path: Pat
     empty.touch()
     done = CliRunner().invoke(cli, ["report", str(empty), "--out", str(tmp_path / "rep")])
     assert done.exit_code == 1 and "holds no results" in done.output and "read-only" not in done.output
+
+
+def test_profile_on_a_truncated_store_fails_at_once_instead_of_resuming(tmp_path: Path, build) -> None:
+    model = build.matmul(tmp_path / "mm.onnx")
+    db = _store(tmp_path / "r.db")
+    _truncate(db)
+    done = CliRunner().invoke(cli, ["profile", str(model), "--batch", "1,2,3", "--db", str(db)])
+    assert done.exit_code == 1 and "is damaged" in done.output and "resumed" not in done.output, done.output
