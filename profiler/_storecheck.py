@@ -123,6 +123,8 @@ def recover_store(path: str | Path, out: str | Path | None = None, *, use_cli: b
         ResultStore(target).close()
         try:
             copied = _copy(source, target)
+            if not any(n for _, n in copied):
+                raise StoreError(f"nothing could be salvaged from {path}: no row of an ortkit table is readable")
         except StoreError:
             target.unlink(missing_ok=True)
             raise

@@ -144,3 +144,18 @@ def test_profile_on_a_truncated_store_fails_at_once_instead_of_resuming(tmp_path
     _truncate(db)
     done = CliRunner().invoke(cli, ["profile", str(model), "--batch", "1,2,3", "--db", str(db)])
     assert done.exit_code == 1 and "is damaged" in done.output and "resumed" not in done.output, done.output
+
+
+def test_a_schema_name_that_is_not_utf8_is_a_damaged_file_not_a_unicode_error(tmp_path: Path) -> None:
+    # Found by the store fuzzer: sqlite3 decodes SQLite's error message, which quotes the name.
+    db = _store(tmp_path / "r.db", rows=2)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA writable_schema = ON")
+    with conn:
+        conn.execute("UPDATE sqlite_master SET name = CAST(X'6dff' AS TEXT), sql = 'CREATE TABLE (' WHERE name = 'meta'")
+    conn.close()
+    with pytest.raises(StoreError, match="is damaged"):
+        ResultStore(db, readonly=True)
+    assert check_store(db).problems
+    with pytest.raises(StoreError):
+        recover_store(db, use_cli=False)
