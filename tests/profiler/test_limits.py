@@ -78,3 +78,14 @@ def test_a_bad_memory_setting_fails_before_measuring(tmp_path: Path, build: Simp
     with pytest.raises(UsageError, match="is not a size"):
         profile([build.matmul(tmp_path / "mm.onnx")], db=tmp_path / "r.db", budget=fast)
     assert _rows(tmp_path / "r.db") == 0
+
+
+def test_the_cli_refuses_a_huge_batch_in_one_line(tmp_path: Path, build: SimpleNamespace) -> None:
+    from click.testing import CliRunner
+
+    from ortkit.cli import cli
+
+    model = build.matmul(tmp_path / "mm.onnx")
+    done = CliRunner().invoke(cli, ["profile", str(model), "--batch", "1000000000", "--db", str(tmp_path / "r.db")])
+    assert done.exit_code == 2 and "would take 238.4 GiB" in done.output and "Traceback" not in done.output
+    assert len(done.output.strip().splitlines()) == 1
