@@ -61,7 +61,7 @@ def main() -> None:
         "minutes": round((time.monotonic() - start) / 60, 1),
         "chunks": k,
         "cases": sum(totals.values()),
-        "ran": totals.get("ran", 0),
+        "ran": sum(v for key, v in totals.items() if not key.startswith("clean")),  # ran, parsed or read
         "clean_errors": sum(v for key, v in totals.items() if key.startswith("clean")),
         "by_outcome": dict(sorted(totals.items())),
         "crashes": kinds.get("crash", 0),
