@@ -14,6 +14,8 @@ from ortkit.profiler._stats import Stats
 from ortkit.profiler._records import RECORD_SCHEMA, PooledRun, ProcessRun, WorkerRequest
 from ortkit.profiler._result import Metrics, Result, derive, throughput
 from ortkit.profiler._store import ResultStore, StoreError
+from ortkit.profiler._limits import MEMORY_ENV, thread_limit
+from ortkit.profiler._storecheck import StoreCheck, StoreRecovery, check_store, recover_store
 from ortkit.profiler._sweep import DEFAULT_DB, FAILED_EXIT_CODE, ModelSource, SweepEvent, SweepSummary, measure_processes, profile, resolve_model
 from ortkit.profiler._isolation import worker_environment
 from ortkit.profiler._plan import plan
@@ -27,6 +29,7 @@ from ortkit.profiler.targets import resolve as resolve_target
 __all__ = [
     "Budget",
     "check_eps",
+    "check_store",
     "collect_environment",
     "DEFAULT_DB",
     "derive",
@@ -35,6 +38,7 @@ __all__ = [
     "list_targets",
     "MAX_AXIS",
     "measure",
+    "MEMORY_ENV",
     "measure_processes",
     "Measurement",
     "Metrics",
@@ -47,17 +51,21 @@ __all__ = [
     "ProcessRun",
     "profile",
     "read_onnx_metadata",
+    "recover_store",
     "ProfileSpec",
     "RECORD_SCHEMA",
     "resolve_target",
     "Target",
     "targets",
+    "thread_limit",
     "throughput",
     "resolve_model",
     "Result",
     "ResultStore",
     "Stats",
+    "StoreCheck",
     "StoreError",
+    "StoreRecovery",
     "SweepEvent",
     "SweepSummary",
     "worker_environment",

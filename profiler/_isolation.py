@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from ortkit.base import OrtkitError
+from ortkit.profiler._limits import LIMIT_ENV, out_of_memory, worker_memory_limit
 from ortkit.profiler._records import ProcessRun, WorkerRequest
 
 __all__ = ["run_isolated", "worker_environment", "WORKER_MODULE", "TargetError"]
@@ -59,6 +60,22 @@ def run_isolated(request: WorkerRequest | Mapping[str, Any], *, python: str | No
     if not isinstance(request, WorkerRequest):
         request = WorkerRequest.from_dict(request)
     exe = python or sys.executable
+    memory = worker_memory_limit(request.spec.ep)
+    env = {**os.environ, "ORTKIT_WORKER_PARENT": str(os.getpid())}
+    env.pop(LIMIT_ENV, None)
+    if memory is not None:
+        env[LIMIT_ENV] = str(memory)
+    run = _run_worker(request, exe, timeout, env)
+    oom = out_of_memory(f"{run.error or ''} {run.traceback or ''}", memory) if run.status == "failed" and run.signal != "timeout" else None
+    if oom is not None:
+        return replace(run, error=f"{oom} ({run.error})", error_type="OutOfMemory")
+    if run.signal == "SIGKILL":
+        # Not killed by the parent (a hang is "timeout"): the kernel's OOM killer, or a cgroup's.
+        return replace(run, error=f"{run.error} (killed from outside: most likely out of memory)")
+    return run
+
+
+def _run_worker(request: WorkerRequest, exe: str, timeout: float, env: dict[str, str]) -> ProcessRun:
     with tempfile.TemporaryDirectory(prefix="ortkit-worker-") as folder:
         spec_file = Path(folder) / "request.json"
         out_file = Path(folder) / "result.json"
@@ -73,7 +90,7 @@ def run_isolated(request: WorkerRequest | Mapping[str, Any], *, python: str | No
                 proc = subprocess.Popen(
                     [exe, "-m", WORKER_MODULE, "--spec", str(spec_file), "--out", str(out_file)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, cwd=folder,
-                    env={**os.environ, "ORTKIT_WORKER_PARENT": str(os.getpid())},
+                    env=env,
                 )
             except OSError as error:
                 raise TargetError(f"cannot start the worker interpreter {exe}: {error.strerror or error}") from None
@@ -94,7 +111,7 @@ def run_isolated(request: WorkerRequest | Mapping[str, Any], *, python: str | No
     if code < 0:
         name = _signal_name(-code)
         return ProcessRun.failed(f"worker crashed with {name}" + (f": {_tail(stderr_text)}" if stderr_text.strip() else ""),
-                                 exit_code=code, signal=name, wall_s=wall)
+                                 exit_code=code, signal=name, wall_s=wall, traceback=_tail(stderr_text, 5) or None)
     if payload is None:
         if "No module named" in stderr_text and "ortkit" in stderr_text:
             raise TargetError(f"ortkit is not installed under {exe}: install it there (pip install 'ortkit[cpu]' or the extra for its onnxruntime)")

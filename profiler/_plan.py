@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ortkit.base import UsageError
+from ortkit.profiler._limits import check_feed_bytes, check_threads, worker_memory_limit
 from ortkit.profiler._shapes import concrete_shapes, has_time_axis, model_signature
 from ortkit.profiler._spec import ProfileSpec
 
@@ -32,6 +33,7 @@ def plan(
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     ep_library: Mapping[str, str] | None = None,
     baseline_source: str | None = None,
+    max_threads: int | None = None,
 ) -> tuple[list[ProfileSpec], list[str]]:
     """The grid as specs, after checking every shape against every model (before measuring).
 
@@ -45,7 +47,11 @@ def plan(
 
     Raises:
         ShapeError: a model cannot take a requested shape.
+        UsageError: more threads than `thread_limit`, or inputs larger than the runtime's
+            `MAX_RANDOM_BYTES` (before anything is allocated).
     """
+    check_threads(threads, max_threads)
+    worker_memory_limit("cpu")  # a bad ORTKIT_WORKER_MEMORY fails here, before any measuring
     from ortkit.profiler._shapes import streaming_states
     from ortkit.runtime import provider_name
 
@@ -79,7 +85,8 @@ def plan(
         for batch in batches:
             for time in model_times:
                 for chunk in model_chunks:
-                    concrete_shapes(source.path, sigs, batch, chunk or time)
+                    shapes = concrete_shapes(source.path, sigs, batch, chunk or time)
+                    check_feed_bytes(source.label, shapes, {sig.name: sig.dtype for sig in sigs})
         common = dict(
             model=source.path, model_sha256=source.sha256, model_label=source.label, precision=source.precision,
             zoo_name=origin.zoo_name, zoo_overrides=source.zoo_overrides if origin.zoo_name else (), tags=tuple(tags),

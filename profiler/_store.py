@@ -9,7 +9,6 @@ the file as ortkit's.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import math
@@ -74,13 +73,40 @@ CREATE INDEX IF NOT EXISTS results_model ON results(model_label);
 """
 
 
+# SQLite's own messages quote names from the file; in a damaged schema those are not UTF-8, and
+# Python then raises UnicodeDecodeError instead of a DatabaseError (found by the store fuzzer).
+SQLITE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
 class StoreError(OrtkitError):
-    """The results database cannot be used as asked (unwritable, foreign, newer schema)."""
+    """The results database cannot be used as asked (unwritable, foreign, newer schema, damaged)."""
+
+
+class _Undecodable(str):
+    """A TEXT value that is not valid UTF-8, kept (with replacement characters) so that the row
+    it is in can be named as damaged instead of failing the whole query."""
+
+
+def _decode_text(data: bytes) -> str:
+    # sqlite3's default decoder raises for the whole fetch on one bad byte: one flipped bit in one
+    # row would make every report refuse the database.
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(data.decode("utf-8", "replace"))
+
+
+def recovery_hint(path: str | os.PathLike[str]) -> str:
+    """The suggested way out for a damaged database file, for error messages."""
+    return f"run `ortkit db check {path}` for details and `ortkit db recover {path}` to salvage its rows into a new file"
 
 
 def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment]) -> Result:
     """One ``results`` row as a `Result`; raises (TypeError, ValueError, KeyError...) when the row
     is not what ortkit wrote."""
+    for column, value in zip(_ROW_COLUMNS, row):
+        if isinstance(value, _Undecodable):
+            raise ValueError(f"column {column!r} is not valid UTF-8")
     _key, env_key, status, message, spec, budget, metrics, op_profile, samples, created = row
     if env_key not in environments:
         raise KeyError(f"environment {env_key!r} is missing")
@@ -98,12 +124,48 @@ def _result_from_row(row: tuple[Any, ...], environments: dict[str, Environment])
     )
 
 
+_ROW_COLUMNS = ("key", "env_key", "status", "message", "spec", "budget", "metrics", "op_profile", "samples_ms", "created_at")
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def _create(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in one locked transaction. Two sweeps started at once on a new file would
+    otherwise race: one could see the other's tables before its application id and call the file
+    another program's."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone():
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
+        conn.commit()
+    except SQLITE_ERRORS as error:
+        conn.rollback()
+        raise StoreError(f"cannot create results database {path}: {error}") from None
+
+
+def _verify(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file whose pages do not hang together (truncated, overwritten), at open: reading
+    it anyway would resume from the rows that happen to be readable and fail later, mid-sweep.
+    ``quick_check`` reads every page once (about as long as reading the file) but skips the index
+    cross-checks of ``integrity_check`` (`ortkit db check` runs those)."""
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    except SQLITE_ERRORS as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        conn.close()
+        raise StoreError(f"{path} is damaged ({problems[0].splitlines()[0]}); {recovery_hint(path)}")
 
 
 class ResultStore:
@@ -150,10 +212,13 @@ class ResultStore:
                 conn = sqlite3.connect(str(path), timeout=30)
             else:
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            conn.text_factory = _decode_text
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
+            if "malformed" in str(error) or isinstance(error, UnicodeDecodeError):
+                raise StoreError(f"{path} is damaged ({error}); {recovery_hint(path)}") from None
             raise StoreError(f"{path} cannot be read as an ortkit results database: {error}") from None
         if application_id != APPLICATION_ID and (application_id != 0 or tables):
             conn.close()
@@ -164,18 +229,17 @@ class ResultStore:
                 f"{path} was written by a newer ortkit (results schema {version}; this ortkit reads up to {SCHEMA_VERSION}); "
                 "upgrade ortkit or use another --db"
             )
+        if tables:
+            _verify(conn, path)
         if not tables:
             if not self.writable:
-                raise StoreError(f"results database {path} is empty and read-only")
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (_now(),))
+                what = "an empty file" if path.stat().st_size == 0 else "an SQLite file without ortkit tables"
+                raise StoreError(f"{path} holds no results ({what}): measure into it with `ortkit profile --db {path}` first")
+            _create(conn, path)
         elif version < SCHEMA_VERSION and self.writable:
             try:
                 migrate(conn, version)
-            except sqlite3.DatabaseError as error:
+            except SQLITE_ERRORS as error:
                 raise StoreError(f"cannot upgrade results database {path} to schema {SCHEMA_VERSION}: {error}") from None
         # An older file opened read-only is read as it is: every version's rows load.
         return conn
@@ -217,7 +281,7 @@ class ResultStore:
                         json.dumps(list(result.samples_ms)), result.created_at or _now(),
                     ),
                 )
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     def put_accuracy(self, model_sha256: str, data: dict[str, Any]) -> None:
@@ -229,14 +293,14 @@ class ResultStore:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO accuracy VALUES (?, ?)", (model_sha256, json.dumps(data))
                 )
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             raise StoreError(f"cannot write to results database {self.path}: {error}") from None
 
     # --- reading ----------------------------------------------------------------------------
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn.execute(sql, tuple(args)).fetchall()
-        except sqlite3.DatabaseError as error:
+        except SQLITE_ERRORS as error:
             # A file damaged past its header, or tables of another shape than this schema's.
             raise StoreError(f"cannot read results database {self.path}: {error}") from None
 
@@ -245,6 +309,8 @@ class ResultStore:
         left out)."""
         out = {}
         for sha, data in self._query("SELECT model_sha256, data FROM accuracy"):
+            if isinstance(sha, _Undecodable) or isinstance(data, _Undecodable):
+                continue
             try:
                 value = json.loads(data)
             except (TypeError, ValueError):
@@ -258,6 +324,8 @@ class ResultStore:
         are the results that point at it: see `damaged`)."""
         out = {}
         for key, data in self._query("SELECT key, data FROM environments ORDER BY first_seen"):
+            if isinstance(key, _Undecodable) or isinstance(data, _Undecodable):
+                continue
             try:
                 out[key] = Environment.from_dict(json.loads(data))
             except (TypeError, ValueError, AttributeError, KeyError):
@@ -307,7 +375,7 @@ class ResultStore:
                 return []
             where.append(f"key IN ({','.join('?' * len(wanted))})")
             args.extend(wanted)
-        sql = "SELECT key, env_key, status, message, spec, budget, metrics, op_profile, samples_ms, created_at FROM results"
+        sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM results"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, rowid"
@@ -330,45 +398,6 @@ class ResultStore:
         """Write results as JSONL (one full result per line, raw samples and environment
         included) or CSV (one flat row per result, statistics and main metrics). The format comes
         from ``fmt`` or the file suffix. Returns the number of results written."""
-        path = Path(path)
-        fmt = (fmt or path.suffix.lstrip(".")).lower()
-        rows = list(results) if results is not None else self.results()
-        if fmt == "jsonl":
-            with open(path, "w") as handle:
-                for result in rows:
-                    data = result.to_dict()
-                    data["environment"] = result.environment.to_dict()
-                    handle.write(json.dumps(data) + "\n")
-        elif fmt == "csv":
-            columns = [
-                "key", "environment_key", "status", "message", "model_label", "model_sha256", "runner", "ep", "batch",
-                "time", "threads", "precision", "chunk", "concurrency", "n", "p50_ms", "mean_ms", "std_ms", "min_ms",
-                "p90_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms", "cv", "ci_low_ms", "ci_high_ms", "unstable",
-                "throughput_samples_s", "throughput_timesteps_s", "concurrency_throughput_samples_s",
-                "session_create_ms", "first_run_ms", "peak_rss_bytes", "rss_growth_bytes", "gpu_memory_bytes",
-                "model_size_bytes", "flops", "gflops_s", "active_providers",
-            ]
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                for result in rows:
-                    s, m, st = result.spec, result.metrics, result.stats
-                    row: dict[str, Any] = {
-                        "key": result.key, "environment_key": result.environment.key, "status": result.status,
-                        "message": result.message, "model_label": s.model_label, "model_sha256": s.model_sha256,
-                        "runner": s.runner, "ep": s.ep, "batch": s.batch, "time": s.time, "threads": s.threads,
-                        "precision": s.precision, "chunk": s.chunk, "concurrency": s.concurrency,
-                        "n": st.n if st else 0, "active_providers": " ".join(m.active_providers),
-                    }
-                    if st:
-                        for name in ("mean", "std", "min", "p50", "p90", "p95", "p99", "max", "iqr", "ci_low", "ci_high"):
-                            row[f"{name}_ms"] = getattr(st, name)
-                        row["cv"], row["unstable"] = st.cv, int(st.unstable)
-                    for name in ("throughput_samples_s", "throughput_timesteps_s", "concurrency_throughput_samples_s",
-                                 "session_create_ms", "first_run_ms", "peak_rss_bytes", "rss_growth_bytes",
-                                 "gpu_memory_bytes", "model_size_bytes", "flops", "gflops_s"):
-                        row[name] = getattr(m, name)
-                    writer.writerow(row)
-        else:
-            raise StoreError(f"unknown export format {fmt!r} for {path}; use .jsonl or .csv")
-        return len(rows)
+        from ortkit.profiler._storeexport import export_results
+
+        return export_results(path, fmt, list(results) if results is not None else self.results())

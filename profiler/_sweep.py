@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -23,12 +24,15 @@ from ortkit.profiler._records import PooledRun, ProcessRun, WorkerRequest
 from ortkit.profiler._result import DONE_STATUSES, Result
 from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
 from ortkit.profiler._store import ResultStore
+from ortkit.profiler._claims import Claims
 
 __all__ = ["profile", "plan", "torch_version", "measure_processes", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
 
 DEFAULT_DB = "ortkit-results.db"
 #: exit status of `ortkit profile` / `ortkit sweep` when some configurations failed (all stored)
 FAILED_EXIT_CODE = 4
+#: seconds between looks at a configuration another sweep is measuring
+CLAIM_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ def profile(
     ep_library: Mapping[str, str] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
     baseline_source: str | None = None,
+    max_threads: int | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in a fresh worker, into a results database.
 
@@ -214,6 +219,7 @@ def profile(
         progress: called with a `SweepEvent` before and after each configuration.
         baseline_source: ``file.py:factory`` or ``pkg.module:factory`` building the PyTorch
             module of the (one) model, when its export does not record one.
+        max_threads: the most threads a configuration may ask for (default: 4 per usable core).
 
     Returns:
         A `SweepSummary`.
@@ -235,7 +241,8 @@ def profile(
         env_dict = worker_environment(python)
         environment = Environment.from_dict(env_dict)
         unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
-        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library, baseline_source)
+        specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library,
+                            baseline_source, max_threads=max_threads)
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
@@ -250,19 +257,44 @@ def profile(
 def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: SweepSummary, local_env: Environment,
                   unavailable: Mapping[str, str | None], *, budget: Budget, python: str | None, timeout: float, force: bool,
                   progress: Callable[[SweepEvent], None] | None) -> None:
-    """Measure (or resume) each spec in order, storing each result the moment it exists."""
+    """Measure (or resume) each spec in order, storing each result the moment it exists. A spec
+    another sweep has claimed in the same database is left for the end, when its result is read
+    (or its expired claim taken over): two sweeps split the grid instead of both measuring it."""
     total = len(specs)
-    for index, spec in enumerate(specs):
-        env = summary.environment if spec.runner == "ort" else local_env
+    done: dict[int, Result] = {}
+    with Claims(store.path) as claims:
+        deferred = [i for i, spec in enumerate(specs)
+                    if not _measure_one(store, claims, i, total, spec, summary, local_env, unavailable, done, budget=budget,
+                                        python=python, timeout=timeout, force=force, progress=progress)]
+        for index in deferred:
+            # Measured by the other sweep while this one waited: its result is taken even with
+            # ``force`` (it is newer than this sweep's start).
+            while not _measure_one(store, claims, index, total, specs[index], summary, local_env, unavailable, done,
+                                   budget=budget, python=python, timeout=timeout, force=False, progress=progress):
+                time.sleep(CLAIM_POLL_S)
+    summary.results.extend(done[i] for i in sorted(done))
+
+
+def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spec: ProfileSpec, summary: SweepSummary,
+                 local_env: Environment, unavailable: Mapping[str, str | None], done: dict[int, Result], *,
+                 budget: Budget, python: str | None, timeout: float, force: bool,
+                 progress: Callable[[SweepEvent], None] | None) -> bool:
+    """Resume or measure one spec into ``done[index]``; False (nothing done) when another sweep
+    holds its claim."""
+    env = summary.environment if spec.runner == "ort" else local_env
+    key = spec.key(env.key)
+    if not claims.take(key):
+        return False
+    try:
         # Looked up now, not once before the loop: another sweep writing into the same database
         # may have finished this configuration meanwhile.
-        previous = None if force else store.get(spec.key(env.key))
+        previous = None if force else store.get(key)
         if previous is not None and _reusable(previous, spec):
-            summary.results.append(previous)
+            done[index] = previous
             summary.resumed += 1
             if progress:
                 progress(SweepEvent(index, total, "resumed", spec, previous))
-            continue
+            return True
         if progress:
             progress(SweepEvent(index, total, "start", spec))
         if spec.runner == "ort" and unavailable.get(spec.ep):
@@ -271,10 +303,13 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
             runs = measure_processes(spec, budget, python=python if spec.runner == "ort" else None, timeout=timeout)
             result = runs.to_result(spec, env, budget)
         store.add(result)
-        summary.results.append(result)
-        summary.measured += 1
-        if progress:
-            progress(SweepEvent(index, total, "done", spec, result))
+    finally:
+        claims.release(key)
+    done[index] = result
+    summary.measured += 1
+    if progress:
+        progress(SweepEvent(index, total, "done", spec, result))
+    return True
 
 
 def measure_processes(spec: ProfileSpec, budget: Budget, *, python: str | None = None, timeout: float = 600.0) -> PooledRun:

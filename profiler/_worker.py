@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ortkit.profiler._engine import measure
+from ortkit.profiler._limits import apply_memory_limit
 from ortkit.profiler._probes import PARENT_ENV, count_flops_metrics, die_with_parent, gpu_memory_bytes, op_profile, peak_rss_bytes, rss_bytes
 from ortkit.profiler._records import ProcessRun, WorkerRequest
 from ortkit.profiler._result import Metrics
@@ -80,7 +81,8 @@ def _open_session(spec: ProfileSpec, metrics: dict[str, Any]) -> tuple[Any, Proc
     t0 = time.perf_counter()
     try:
         rt = Runtime(
-            spec.model, providers=spec.ep, threads=spec.threads, optimization=spec.optimization,
+            # The parent checked the thread count against its limit (or the caller's max_threads).
+            spec.model, providers=spec.ep, threads=spec.threads, max_threads=spec.threads, optimization=spec.optimization,
             ep_options={spec.ep: dict(spec.ep_options)} if spec.ep_options else None,
             ep_library=dict(spec.ep_library) or None,
         )
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environment", action="store_true", help="print this interpreter's environment as JSON")
     args = parser.parse_args(argv)
     die_with_parent()
+    apply_memory_limit()
     if args.environment:
         from ortkit.profiler._environment import collect_environment
 

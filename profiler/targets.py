@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from ortkit.base import UsageError
 from ortkit.profiler._isolation import TargetError
 from ortkit.profiler._targetprobe import Probe, _short, probe
-from ortkit.profiler._targetvenv import KINDS, WORKER_REQUIREMENTS, build_venv, origin_of, ortkit_origin, source_tree
+from ortkit.profiler._targetvenv import KINDS, build_venv, origin_of, ortkit_origin, source_tree
 
 __all__ = [
     "Target",

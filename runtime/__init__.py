@@ -24,7 +24,8 @@ from ortkit.runtime._providers import EP_ALIASES, canonical_ep, is_known_provide
 from ortkit.runtime._runtime import THREADS_PER_CORE, Runtime  # noqa: E402
 from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
-from ortkit.runtime._files import RunSummary, ValueSummary, check_shape_names, parse_providers, parse_shapes, run_model_files  # noqa: E402
+from ortkit.runtime._files import MAX_RANDOM_BYTES, RunSummary, ValueSummary, check_shape_names, parse_providers, parse_shapes, run_model_files  # noqa: E402
+from ortkit.runtime._limits import usable_cores  # noqa: E402
 
 __all__ = [
     "AUTO_ORDER",
@@ -62,4 +63,6 @@ __all__ = [
     "Stream",
     "TensorInfo",
     "THREADS_PER_CORE",
+    "MAX_RANDOM_BYTES",
+    "usable_cores",
 ]

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("ortkit.cli._commands.study", "Train, export, profile and report the RNN-vs-CNN study."),
     "report": ("ortkit.cli._commands.report", "Write Markdown and HTML reports from a results database."),
     "compare": ("ortkit.cli._commands.compare", "Compare two result sets and flag regressions."),
+    "db": ("ortkit.cli._commands.db", "Check a results database, or salvage a damaged one into a new file."),
     "target": ("ortkit.cli._commands.target", "Manage profiling targets (other Python environments)."),
     "serve": ("ortkit.cli._commands.serve", "Serve ONNX models over KServe v2 REST with batching and streaming."),
     "triton": ("ortkit.cli._commands.triton", "Write a Triton Inference Server model repository for an ONNX model."),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ortkit.base import OrtkitError
+from ortkit.base import OrtkitError, UsageError
 from ortkit.report._analysis import Comparison, compare_samples
 from ortkit.report._reportdata import Dataset, Row, load_dataset
 
@@ -172,8 +172,9 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
         CompareError: a missing or empty database, an ambiguous environment, or no configuration
             in common (with the reason: different environments without ``cross_env``).
     """
-    if not threshold >= 0:
-        raise CompareError(f"threshold must be >= 0, got {threshold}")
+    if not 0 <= threshold < float("inf"):
+        # A bad option is a usage error (exit 2), like click's own, not a failed comparison.
+        raise UsageError(f"--threshold must be a finite number >= 0 (0.05 = 5%), got {threshold}")
     axis, values = _parse_across(across)
     base, env_a = _open(a)
     new, env_b = _open(b)

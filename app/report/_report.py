@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import os
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -225,12 +227,36 @@ def write_report(dataset: Dataset, out_dir: str | Path, name: str = "report", *,
         paths = []
         for figure in report.figures:
             path = figure_dir / f"{figure.name}.png"
-            path.write_bytes(figure.png)
+            write_atomically(path, figure.png)
             paths.append(path)
         markdown = out / f"{name}.md"
-        markdown.write_text(render_markdown(report, "figures"), encoding="utf-8")
+        write_atomically(markdown, render_markdown(report, "figures").encode("utf-8"))
         page = out / f"{name}.html"
-        page.write_text(render_html(report), encoding="utf-8")
+        write_atomically(page, render_html(report).encode("utf-8"))
     except OSError as error:
         raise OrtkitError(f"cannot write the report into {out}: {error.strerror or error}") from None
     return ReportPaths(markdown, page, tuple(paths))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, renamed over it
+    only once complete: a full disk or a kill leaves the old file (or none), never a truncated
+    PNG or HTML that looks like a report.
+
+    Raises:
+        OSError: the folder cannot be written (the temporary file is removed).
+    """
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); a report gets the mode a plain write would give.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

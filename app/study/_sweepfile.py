@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ortkit.base import UsageError
-from ortkit.profiler import MAX_AXIS
+from ortkit.profiler import MAX_AXIS, thread_limit
 
 __all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "load_sweep", "parse_sweep", "run_sweep", "SweepRun",
            "PRECISIONS", "export_variants", "ModelFile", "ExportFailure", "record_export_failures"]
@@ -308,6 +308,9 @@ def _threads(value: Any, fail: Callable[[str, str], SweepFileError]) -> list[int
             raise fail("grid.threads", f"expected integers >= 1 or \"default\", got {v!r}")
     if not out:
         raise fail("grid.threads", "expected at least one value")
+    limit = thread_limit()
+    if any(v is not None and v > limit for v in out):
+        raise fail("grid.threads", f"{max(v for v in out if v is not None)} is more than {limit} (4 per usable core on this machine)")
     return list(dict.fromkeys(out))
 
 

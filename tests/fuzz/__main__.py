@@ -19,12 +19,13 @@ from pathlib import Path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Fuzz ortkit.runtime's model and input checks.")
+    parser = argparse.ArgumentParser(description="Fuzz ortkit's model and input checks, sweep-file parser and store reader.")
     parser.add_argument("--cases", type=int, default=1000, help="cases in all (ignored with --minutes)")
     parser.add_argument("--minutes", type=float, default=None, help="run chunks until this much time has passed")
     parser.add_argument("--chunk", type=int, default=200, help="cases per child process")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first chunk (chunk k uses seed + k)")
-    parser.add_argument("--target", choices=["models", "inputs", "both"], default="both")
+    parser.add_argument("--target", choices=["models", "inputs", "both", "sweeps", "stores", "files", "all"], default="both",
+                        help="both: models and inputs; files: sweep files and results databases; all: the four")
     parser.add_argument("--hang-seconds", type=float, default=900.0, help="a chunk taking longer counts as a hang")
     parser.add_argument("--keep", type=Path, default=Path("fuzz-crashes"), help="folder for crashing cases")
     args = parser.parse_args()
@@ -39,7 +40,8 @@ def main() -> None:
             break
         if args.minutes is None and done >= args.cases:
             break
-        targets = ["models", "inputs"] if args.target == "both" else [args.target]
+        targets = {"both": ["models", "inputs"], "files": ["sweeps", "stores"],
+                   "all": ["models", "inputs", "sweeps", "stores"]}.get(args.target, [args.target])
         target = targets[k % len(targets)]
         cases = args.chunk if args.minutes is not None else min(args.chunk, args.cases - done)
         result = _chunk(args.seed + k, cases, target, args.keep, args.hang_seconds)
@@ -59,7 +61,7 @@ def main() -> None:
         "minutes": round((time.monotonic() - start) / 60, 1),
         "chunks": k,
         "cases": sum(totals.values()),
-        "ran": totals.get("ran", 0),
+        "ran": sum(v for key, v in totals.items() if not key.startswith("clean")),  # ran, parsed or read
         "clean_errors": sum(v for key, v in totals.items() if key.startswith("clean")),
         "by_outcome": dict(sorted(totals.items())),
         "crashes": kinds.get("crash", 0),
@@ -73,7 +75,7 @@ def main() -> None:
 
 def _chunk(seed: int, cases: int, target: str, keep: Path, hang_seconds: float) -> dict[str, object]:
     keep.mkdir(parents=True, exist_ok=True)
-    case_file = keep / f"case-{target}-seed{seed}.onnx"
+    case_file = keep / f"case-{target}-seed{seed}.{'db' if target == 'stores' else 'onnx'}"
     command = [sys.executable, "-m", "tests.fuzz._chunk", "--seed", str(seed), "--cases", str(cases), "--target", target,
                "--case-file", str(case_file)]
     try:

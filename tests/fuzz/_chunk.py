@@ -1,5 +1,5 @@
 """One chunk of fuzz cases, in this process: ``python -m tests.fuzz._chunk --seed S --cases N
---target models|inputs [--case-file PATH]``. Prints one JSON line of outcome counts; exits 1 with
+--target models|inputs|sweeps|stores [--case-file PATH]``. Prints one JSON line of outcome counts; exits 1 with
 the failing case described when the oracle is broken (an exception that is not an OrtkitError)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.fuzz import _cases
+from tests.fuzz import _cases, _files
 
 # A mutated model may ask for an enormous tensor; under this cap the allocation fails inside the
 # process (an error to report) instead of taking the machine's memory.
@@ -26,13 +26,19 @@ def run_chunk(seed_value: int | None, cases: int, target: str, case_file: Path |
     """Run ``cases`` hypothesis examples of ``target``; returns the outcome counts."""
     _cases.OUTCOMES.clear()
     strategy = {"models": st.one_of(_cases.byte_mutated(), _cases.structure_mutated()),
-                "inputs": _cases.input_case()}[target]
+                "inputs": _cases.input_case(), "sweeps": _files.sweep_case(), "stores": _files.store_case()}[target]
 
     @settings(max_examples=cases, database=None, deadline=None, derandomize=derandomize,
               phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
     @given(strategy)
     def fuzz(case: object) -> None:
-        if target == "models":
+        if target == "sweeps":
+            outcome = _files.try_sweep(case)  # type: ignore[arg-type]
+        elif target == "stores":
+            if case_file is not None:
+                case_file.write_bytes(case[0])  # type: ignore[index]
+            outcome = _files.try_store(case)  # type: ignore[arg-type]
+        elif target == "models":
             if case_file is not None:
                 case_file.write_bytes(case)  # type: ignore[arg-type]
             outcome = _cases.try_model(case)  # type: ignore[arg-type]
@@ -51,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cases", type=int, default=200)
-    parser.add_argument("--target", choices=["models", "inputs"], default="models")
+    parser.add_argument("--target", choices=["models", "inputs", "sweeps", "stores"], default="models")
     parser.add_argument("--case-file", type=Path)
     parser.add_argument("--derandomize", action="store_true", help="hypothesis's fixed, seedless sequence (for the suite)")
     args = parser.parse_args()
