@@ -35,7 +35,7 @@ def check_command(ctx: click.Context, path: str, as_json: bool) -> None:
 
 @command.command("recover")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="The new database (default: NAME.recovered.db beside PATH).")
+@click.option("--out", default=None, metavar="PATH", type=click.Path(dir_okay=False), help="The new database (default: NAME.recovered.db beside PATH).")
 def recover_command(path: str, out: str | None) -> None:
     """Copy every readable row of PATH into a new database; PATH is left as it is."""
     from ortkit.profiler import recover_store
