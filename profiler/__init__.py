@@ -19,6 +19,9 @@ from ortkit.profiler._isolation import worker_environment
 from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
+from ortkit.profiler._sweep import MODES, measure_pending
+from ortkit.profiler._rounds import measure_interleaved
+from ortkit.profiler._noise import NoiseWindow, noise_between, sample_noise
 from ortkit.profiler import targets
 from ortkit.profiler.targets import Target, list_targets
 from ortkit.profiler.targets import resolve as resolve_target
@@ -35,6 +38,12 @@ __all__ = [
     "MAX_AXIS",
     "measure",
     "measure_processes",
+    "measure_pending",
+    "measure_interleaved",
+    "MODES",
+    "NoiseWindow",
+    "noise_between",
+    "sample_noise",
     "Measurement",
     "Metrics",
     "ModelSource",
