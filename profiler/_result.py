@@ -175,6 +175,15 @@ class Result:
         return self.metrics.process_p50_ms
 
     @property
+    def unstable(self) -> bool:
+        """The stability rule of `ortkit.profiler.robust_unstable` (robust spread of the samples
+        and of the round or process medians); False for a result without samples."""
+        from ortkit.profiler._paired import Groups, robust_unstable
+
+        stats = self.stats
+        return stats is not None and robust_unstable(Groups.of(self), stats.iqr_ratio, stats.n)
+
+    @property
     def stats(self) -> Stats | None:
         """Statistics of the samples; None when there are none (a failure is never a number)."""
         return Stats.from_samples(self.samples_ms) if self.samples_ms else None

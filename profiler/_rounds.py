@@ -181,7 +181,7 @@ class _State:
 
     spec: ProfileSpec
     env: Environment
-    worker: _Worker | None = None
+    workers: list[_Worker] = field(default_factory=list)
     samples: list[float] = field(default_factory=list)
     round_p50: list[float] = field(default_factory=list)
     round_ids: list[str] = field(default_factory=list)
@@ -195,12 +195,23 @@ class _State:
         return middle > 0 and max(middle - low, high - middle) / middle <= target
 
 
+def _process_medians(state: _State) -> tuple[float, ...]:
+    """Each worker's median over the rounds it served (round n is served by worker n mod P)."""
+    count = max(len(state.workers), 1)
+    medians = []
+    for index in range(count):
+        mine = state.round_p50[index::count]
+        if mine:
+            medians.append(float(np.median(mine)))
+    return tuple(medians)
+
+
 def _metrics(state: _State, base: Metrics, stop: str, noise: NoiseWindow | None) -> Metrics:
     extra: dict[str, Any] = {}
     if noise is not None:
         extra = dict(load_1m=noise.load_1m, cpu_steal=noise.cpu_steal, busy_processes=noise.busy_processes, governor=noise.governor)
     metrics = replace(base, round_p50_ms=tuple(state.round_p50), round_ids=tuple(state.round_ids), stop_reason=stop,
-                      process_p50_ms=(float(np.median(state.samples)),), cpu_cores=state.worker.cpus if state.worker else (), **extra)
+                      process_p50_ms=_process_medians(state), cpu_cores=state.workers[0].cpus if state.workers else (), **extra)
     return derive(state.spec, state.samples, metrics)
 
 
@@ -264,12 +275,20 @@ def _run_block(block: list[_State], budget: Budget, store: Any, python: Callable
         if on_start:
             on_start(state.spec)
         cpus, _ = worker_cpus(state.spec.threads, available)
-        state.worker = _Worker(state.spec, budget, python(state.spec), timeout, cpus)
-        reply = state.worker.read()
-        if reply is not None and reply.get("ready"):
-            live.append(state)
+        # Budget.processes workers per configuration, serving rounds in turn: a process brings
+        # its own memory layout and placement, and rotating several spreads that effect over rounds.
+        for _ in range(budget.processes):
+            worker = _Worker(state.spec, budget, python(state.spec), timeout, cpus)
+            state.workers.append(worker)
+            reply = worker.read()
+            if reply is None or not reply.get("ready"):
+                run = worker.finish(reply) if reply else worker.died()
+                for other in state.workers[:-1]:
+                    other.close()
+                _finish(state, run, budget, store, None, "", on_done)
+                break
         else:
-            _finish(state, state.worker.finish(reply) if reply else state.worker.died(), budget, store, None, "", on_done)
+            live.append(state)
     # The parent stays off the workers' cores where the machine has cores to spare.
     widest = max((s.spec.threads or len(available) for s in live), default=len(available))
     _, parent_cpus = worker_cpus(widest, available)
@@ -284,7 +303,9 @@ def _run_block(block: list[_State], budget: Budget, store: Any, python: Callable
     for state in live:
         if state.result is None:
             stop = "converged" if state.converged(budget.target_rel_ci) else "max_rounds"
-            _finish(state, state.worker.finish(), budget, store, noise, stop, on_done)  # type: ignore[union-attr]
+            runs = [worker.finish() for worker in state.workers]
+            failed = next((run for run in runs if run.status != "ok"), None)
+            _finish(state, failed or runs[0], budget, store, noise, stop, on_done)
 
 
 def _rounds(live: list[_State], budget: Budget, store: Any, rng: np.random.Generator, sweep: str,
@@ -297,11 +318,16 @@ def _rounds(live: list[_State], budget: Budget, store: Any, rng: np.random.Gener
             return
         for index in rng.permutation(len(active)):
             state = active[int(index)]
-            samples = state.worker.slice(slice_s, min_runs)  # type: ignore[union-attr]
+            worker = state.workers[len(state.round_p50) % len(state.workers)]
+            samples = worker.slice(slice_s, min_runs)
             if samples is None:
                 # A worker that dies mid-way fails its configuration: its samples are never stored as a number.
                 state.samples = []
-                _finish(state, state.worker.died(), budget, store, None, "", on_done)  # type: ignore[union-attr]
+                run = worker.died()
+                for other in state.workers:
+                    if other is not worker:
+                        other.close()
+                _finish(state, run, budget, store, None, "", on_done)
                 continue
             state.samples.extend(samples)
             state.round_p50.append(float(np.median(samples)))

@@ -196,13 +196,14 @@ def profile(
     ep_options: Mapping[str, Mapping[str, Any]] | None = None,
     ep_library: Mapping[str, str] | None = None,
     progress: Callable[[SweepEvent], None] | None = None,
-    mode: str = "interleaved",
+    mode: str = "isolated",
     defer: bool = False,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in its own worker, into a results database.
 
-    ``mode="interleaved"`` (default) measures the configurations of each shape side by side in
-    rounds (see `ortkit.profiler.measure_interleaved`); ``"isolated"`` measures one after the
+    ``mode="interleaved"`` (the default of sweep files and the study) measures the configurations
+    of each shape side by side in rounds (see `ortkit.profiler.measure_interleaved`);
+    ``"isolated"`` (this function's default, kept for `ortkit profile`) measures one after the
     other, each in ``budget.processes`` fresh workers. Concurrency > 1 is always isolated.
     With ``defer=True`` (interleaved only) nothing is measured yet: the configurations are left in
     ``summary.pending`` for one `measure_pending` call over several sweeps, so configurations of

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ortkit.cli._commands.report", "Write Markdown and HTML reports from a results database."),
     "compare": ("ortkit.cli._commands.compare", "Compare two result sets and flag regressions."),
     "target": ("ortkit.cli._commands.target", "Manage profiling targets (other Python environments)."),
+    "doctor": ("ortkit.cli._commands.doctor", "Measure this machine's noise floor and say what precision to expect."),
 }
 
 
