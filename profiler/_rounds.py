@@ -243,9 +243,12 @@ def measure_interleaved(
             state.round_p50, state.round_ids = list(prior.metrics.round_p50_ms), list(prior.metrics.round_ids)
         blocks.setdefault(block_key(spec), []).append(state)
     states = [s for block in blocks.values() for s in block]
+    count = 0
     for block in blocks.values():
         for start in range(0, len(block), MAX_BLOCK):
-            _run_block(block[start : start + MAX_BLOCK], budget, store, python, timeout, on_start, on_done, rng, sweep)
+            # Round ids name the sweep and the block: rounds of different blocks are different times.
+            _run_block(block[start : start + MAX_BLOCK], budget, store, python, timeout, on_start, on_done, rng, f"{sweep}.{count}")
+            count += 1
     by_spec = {id(s.spec): s.result for s in states}
     return [by_spec[id(spec)] for spec, _, _ in specs]  # type: ignore[misc]
 
