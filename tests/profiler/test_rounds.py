@@ -163,3 +163,16 @@ def test_doctor_measures_the_noise_floor_and_advises(tmp_path: Path) -> None:
     assert outcome.exit_code == 0, outcome.output
     assert "1 thread:" in outcome.output and "A/A paired ratio" in outcome.output and "expect paired ratios within" in outcome.output
     assert "noise while measuring: load" in outcome.output
+
+
+def test_noise_is_read_from_the_machine_and_judged() -> None:
+    from ortkit.profiler import NoiseWindow, noise_between, sample_noise
+
+    first = sample_noise()
+    sum(i * i for i in range(200_000))
+    window = noise_between(first, sample_noise())
+    assert window.load_1m is not None and window.load_1m >= 0
+    assert window.cpu_steal is not None and 0.0 <= window.cpu_steal <= 1.0
+    assert window.busy_processes is not None and window.cpus >= 1
+    assert not NoiseWindow(50.0, 0.0, None, 0, 2).quiet and not NoiseWindow(0.1, 0.10, None, 0, 2).quiet
+    assert NoiseWindow(0.1, 0.0, "performance", 0, 2).quiet and "governor performance" in NoiseWindow(0.1, 0.0, "performance", 0, 2).describe()
