@@ -316,8 +316,11 @@ def _rounds(live: list[_State], budget: Budget, store: Any, rng: np.random.Gener
     slice_s = budget.max_time_s / budget.rounds
     min_runs = max(1, min(3, budget.min_runs))
     for number in range(budget.max_rounds):
-        active = [s for s in live if s.result is None and (number < budget.rounds or not s.converged(budget.target_rel_ci))]
-        if not active:
+        active = [s for s in live if s.result is None]
+        # The block goes on until every configuration's median is known within the target: a
+        # configuration that stopped early would share fewer rounds with the others, and its
+        # paired ratios would rest on fewer rounds.
+        if not active or (number >= budget.rounds and all(s.converged(budget.target_rel_ci) for s in active)):
             return
         for index in rng.permutation(len(active)):
             state = active[int(index)]

@@ -50,8 +50,8 @@ class Budget:
 
     ``rounds`` / ``max_rounds`` (interleaved mode, the default of sweeps and the study): every
     configuration gets a slice of ``max_time_s / rounds`` seconds in each round; after ``rounds``
-    rounds, those whose median (from the per-round medians) is known within ``target_rel_ci`` stop,
-    the others go on up to ``max_rounds``. There ``processes`` workers per configuration serve
+    rounds, a block stops once every configuration's median (from its per-round medians) is known
+    within ``target_rel_ci``, else at ``max_rounds``. There ``processes`` workers per configuration serve
     the rounds in turn (round n: worker n mod processes).
     """
 

@@ -26,7 +26,8 @@ __all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "
 SCHEMA_VERSION = 1
 # grid precision name -> (exporter argument, precision recorded in the file's metadata)
 PRECISIONS = {"fp32": None, "fp16": "fp16", "int8": "int8-dynamic", "int8-dynamic": "int8-dynamic", "int8-static": "int8-static"}
-BUDGET_KEYS = ("warmup_runs", "warmup_time_s", "min_runs", "max_runs", "max_time_s", "target_rel_ci", "concurrency_time_s", "processes")
+BUDGET_KEYS = ("warmup_runs", "warmup_time_s", "min_runs", "max_runs", "max_time_s", "target_rel_ci", "concurrency_time_s", "processes",
+               "rounds", "max_rounds")
 
 
 class SweepFileError(UsageError):
