@@ -176,3 +176,17 @@ def test_noise_is_read_from_the_machine_and_judged() -> None:
     assert window.busy_processes is not None and window.cpus >= 1
     assert not NoiseWindow(50.0, 0.0, None, 0, 2).quiet and not NoiseWindow(0.1, 0.10, None, 0, 2).quiet
     assert NoiseWindow(0.1, 0.0, "performance", 0, 2).quiet and "governor performance" in NoiseWindow(0.1, 0.0, "performance", 0, 2).describe()
+
+
+def test_compare_across_threads_in_one_interleaved_database_is_paired(tmp_path: Path, build) -> None:
+    from ortkit.report import compare
+
+    db = tmp_path / "r.db"
+    profile([build.matmul(tmp_path / "mm.onnx")], batches=[4], threads=[1, 2], db=db, budget=ROUNDS, mode="interleaved")
+    result = compare(str(db), str(db), across="threads=1:2")
+    (row,) = result.rows
+    old, new = row.base, row.new
+    assert set(old.round_ids) == set(new.round_ids) and len(old.round_ids) >= 3
+    expected = ratio_between(new, old, confidence=0.95)
+    assert expected.paired
+    assert row.comparison.ratio == pytest.approx(expected.estimate)
