@@ -22,6 +22,11 @@ from ortkit.profiler._plan import plan
 from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
+from ortkit.profiler._sweep import MODES, measure_pending
+from ortkit.profiler._rounds import measure_interleaved
+from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, noise_between, sample_noise
+from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
+from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
 from ortkit.profiler import targets
 from ortkit.profiler.targets import Target, list_targets
 from ortkit.profiler.targets import resolve as resolve_target
@@ -40,6 +45,25 @@ __all__ = [
     "measure",
     "MEMORY_ENV",
     "measure_processes",
+    "measure_pending",
+    "measure_interleaved",
+    "MODES",
+    "ROUND_SPREAD_LIMIT",
+    "Groups",
+    "Ratio",
+    "group_ci",
+    "paired_ratio",
+    "ratio_between",
+    "robust_unstable",
+    "round_spread",
+    "NoiseWindow",
+    "NoiseFloor",
+    "ThreadFloor",
+    "noise_floor",
+    "QUIET_LOAD_PER_CPU",
+    "QUIET_STEAL",
+    "noise_between",
+    "sample_noise",
     "Measurement",
     "Metrics",
     "ModelSource",

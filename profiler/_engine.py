@@ -7,16 +7,87 @@ the loop with a fake timer and check the stopping rule and the statistics exactl
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from ortkit.profiler._spec import Budget
 from ortkit.profiler._stats import Stats
 
-__all__ = ["Measurement", "measure"]
+__all__ = ["Measurement", "measure", "calibrate", "time_slice", "serve_slices", "LOOP_TARGET_MS"]
 
 Timer = Callable[[], float]
+#: a calibrated loop lasts at least this long, so reading the clock (~0.1 us) costs < 1% of it
+LOOP_TARGET_MS = 0.1
+# Warm-up ends when the median of the last WINDOW calls is within WARM_TOLERANCE of the WINDOW
+# before it (the caches, arenas and kernel choices have settled), or after WARM_MAX_S.
+WINDOW = 5
+WARM_TOLERANCE = 0.05
+WARM_MAX_S = 1.0
+
+# Set by a worker in interleaved mode: `measure` then hands the prepared call to it, and the
+# server answers the parent's slice requests with it until told to stop (so the ORT and PyTorch
+# runners need no second code path).
+_SLICE_SERVER: Callable[[Callable[[], object], "Callable[[], object] | None", Budget], "Measurement"] | None = None
+
+
+def serve_slices(server: Callable[[Callable[[], object], "Callable[[], object] | None", Budget], "Measurement"] | None) -> None:
+    """Install (or remove, with None) the function `measure` delegates to in interleaved mode."""
+    global _SLICE_SERVER
+    _SLICE_SERVER = server
+
+
+def _one(fn: Callable[[], object], sync: Callable[[], object] | None, timer: Timer, loops: int = 1) -> float:
+    t0 = timer()
+    for _ in range(loops):
+        fn()
+    if sync is not None:
+        sync()
+    return (timer() - t0) * 1e3 / loops
+
+
+def calibrate(fn: Callable[[], object], budget: Budget = Budget(), *, timer: Timer = time.perf_counter,
+              sync: Callable[[], object] | None = None) -> tuple[tuple[float, ...], int]:
+    """pyperf-style warm-up and loop calibration.
+
+    Warm-up runs at least ``budget.warmup_runs`` calls and ``budget.warmup_time_s``, then goes on
+    until two successive windows of `WINDOW` calls have medians within `WARM_TOLERANCE` (or
+    `WARM_MAX_S` passed): a fixed count is too short for a model whose first calls allocate, and
+    too long for one that is warm at once. The loop count makes one timed loop last at least
+    `LOOP_TARGET_MS`, so a 6 us call is timed 17 calls at a time and the clock's own cost stays
+    under 1%.
+
+    Returns:
+        (warm-up samples in ms, calls per timed loop).
+    """
+    warmup: list[float] = []
+    start = timer()
+    while True:
+        warmup.append(_one(fn, sync, timer))
+        elapsed = timer() - start
+        if len(warmup) >= max(budget.warmup_runs, 2 * WINDOW) and elapsed >= budget.warmup_time_s:
+            last, before = np.median(warmup[-WINDOW:]), np.median(warmup[-2 * WINDOW : -WINDOW])
+            if before > 0 and abs(last - before) / before <= WARM_TOLERANCE:
+                break
+        if elapsed >= max(WARM_MAX_S, budget.warmup_time_s) or len(warmup) >= 100_000:
+            break
+    typical = float(np.median(warmup[-WINDOW:]))
+    loops = 1 if typical >= LOOP_TARGET_MS or typical <= 0 else int(math.ceil(LOOP_TARGET_MS / typical))
+    return tuple(warmup), loops
+
+
+def time_slice(fn: Callable[[], object], seconds: float, *, min_runs: int = 3, loops: int = 1, timer: Timer = time.perf_counter,
+               sync: Callable[[], object] | None = None) -> tuple[float, ...]:
+    """One slice of an interleaved round: samples (ms per call; a sample is the mean of ``loops``
+    calls) for ``seconds`` and at least ``min_runs`` samples."""
+    samples: list[float] = []
+    begin = timer()
+    while len(samples) < min_runs or timer() - begin < seconds:
+        samples.append(_one(fn, sync, timer, loops))
+    return tuple(samples)
 
 
 @dataclass(frozen=True)
@@ -65,6 +136,8 @@ def measure(
     Returns:
         The raw samples in milliseconds and the stop reason.
     """
+    if _SLICE_SERVER is not None:
+        return _SLICE_SERVER(fn, sync, budget)
     warmup: list[float] = []
     start = timer()
     while len(warmup) < budget.warmup_runs or (warmup and timer() - start < budget.warmup_time_s):

@@ -69,6 +69,17 @@ class Metrics:
     exit_code: int | None = None
     signal: str | None = None
     wall_s: float | None = None
+    # Interleaved mode: the median of each round's slice and the round's id ("<sweep>:<n>"), so
+    # two configurations measured in the same rounds are compared round by round.
+    round_p50_ms: tuple[float, ...] = ()
+    round_ids: tuple[str, ...] = ()
+    loop_calls: int | None = None
+    cpu_cores: tuple[int, ...] = ()
+    # The noise seen while measuring (`ortkit.profiler.NoiseWindow`): load, steal share, governor.
+    load_1m: float | None = None
+    cpu_steal: float | None = None
+    busy_processes: int | None = None
+    governor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,7 +95,7 @@ class Metrics:
         for name in ("flops_per_op_type", "node_assignment"):
             values[name] = tuple((str(k), int(v)) for k, v in dict(values.get(name) or {}).items())
         values["input_shapes"] = tuple((str(k), tuple(int(x) for x in v)) for k, v in dict(values.get("input_shapes") or {}).items())
-        for name in ("uncounted_ops", "active_providers", "warmup_ms", "process_p50_ms"):
+        for name in ("uncounted_ops", "active_providers", "warmup_ms", "process_p50_ms", "round_p50_ms", "round_ids", "cpu_cores"):
             values[name] = tuple(values.get(name) or ())
         return cls(**values)
 
@@ -162,6 +173,15 @@ class Result:
         """The median of each worker process that measured this configuration, in run order
         (their spread is the between-process variance the pooled samples hide)."""
         return self.metrics.process_p50_ms
+
+    @property
+    def unstable(self) -> bool:
+        """The stability rule of `ortkit.profiler.robust_unstable` (robust spread of the samples
+        and of the round or process medians); False for a result without samples."""
+        from ortkit.profiler._paired import Groups, robust_unstable
+
+        stats = self.stats
+        return stats is not None and robust_unstable(Groups.of(self), stats.iqr_ratio, stats.n)
 
     @property
     def stats(self) -> Stats | None:

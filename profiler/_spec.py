@@ -47,6 +47,12 @@ class Budget:
     budget; their samples are pooled. A process brings its own memory layout, thread placement
     and cache state, which moves a median by several percent from one process to the next on a
     shared machine; pooling a few (as pyperf does) makes the median reproducible.
+
+    ``rounds`` / ``max_rounds`` (interleaved mode, the default of sweeps and the study): every
+    configuration gets a slice of ``max_time_s / rounds`` seconds in each round; after ``rounds``
+    rounds, a block stops once every configuration's median (from its per-round medians) is known
+    within ``target_rel_ci``, else at ``max_rounds``. There ``processes`` workers per configuration serve
+    the rounds in turn (round n: worker n mod processes).
     """
 
     warmup_runs: int = 3
@@ -57,9 +63,11 @@ class Budget:
     target_rel_ci: float = 0.01
     concurrency_time_s: float = 1.0
     processes: int = 1
+    rounds: int = 6
+    max_rounds: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("warmup_runs", "min_runs", "max_runs", "processes"):
+        for name in ("warmup_runs", "min_runs", "max_runs", "processes", "rounds", "max_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"budget: {name} must be an integer, got {value!r}")
@@ -69,6 +77,8 @@ class Budget:
                 raise UsageError(f"budget: {name} must be a finite number >= 0, got {value!r}")
         if not 1 <= self.processes <= 100:
             raise UsageError(f"budget: processes must be between 1 and 100, got {self.processes}")
+        if not 1 <= self.rounds <= self.max_rounds <= 1000:
+            raise UsageError(f"budget: need 1 <= rounds <= max_rounds <= 1000, got {self.rounds} and {self.max_rounds}")
         if self.min_runs < 1 or self.max_runs < self.min_runs:
             raise UsageError(f"budget: need 1 <= min_runs <= max_runs, got {self.min_runs} and {self.max_runs}")
         if self.max_time_s <= 0 or self.target_rel_ci <= 0 or self.concurrency_time_s <= 0 or self.warmup_runs < 0:

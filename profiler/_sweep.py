@@ -26,7 +26,12 @@ from ortkit.profiler._spec import Budget, ProfileSpec, _freeze, file_sha256
 from ortkit.profiler._store import ResultStore
 from ortkit.profiler._claims import Claims
 
-__all__ = ["profile", "plan", "torch_version", "measure_processes", "SweepSummary", "SweepEvent", "ModelSource", "resolve_model", "DEFAULT_DB"]
+__all__ = ["profile", "plan", "torch_version", "measure_processes", "measure_pending", "SweepSummary", "SweepEvent", "ModelSource",
+           "resolve_model", "DEFAULT_DB", "MODES"]
+
+#: how a sweep measures: ``interleaved`` (rounds, the default) or ``isolated`` (one configuration
+#: after another, each in ``Budget.processes`` fresh workers)
+MODES = ("interleaved", "isolated")
 
 DEFAULT_DB = "ortkit-results.db"
 #: exit status of `ortkit profile` / `ortkit sweep` when some configurations failed (all stored)
@@ -72,6 +77,12 @@ class SweepSummary:
     resumed: int = 0
     other_environments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (spec, environment, in-progress row or None) left to measure in interleaved rounds; filled
+    #: by `profile(..., defer=True)` and emptied by `measure_pending`
+    pending: list[tuple[ProfileSpec, Environment, Result | None]] = field(default_factory=list)
+    python: str | None = None
+    timeout: float = 600.0
+    budget: Budget = field(default_factory=Budget)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -191,8 +202,18 @@ def profile(
     progress: Callable[[SweepEvent], None] | None = None,
     baseline_source: str | None = None,
     max_threads: int | None = None,
+    mode: str = "isolated",
+    defer: bool = False,
 ) -> SweepSummary:
-    """Measure a grid of configurations, each in a fresh worker, into a results database.
+    """Measure a grid of configurations, each in its own worker, into a results database.
+
+    ``mode="interleaved"`` (the default of sweep files and the study) measures the configurations
+    of each shape side by side in rounds (see `ortkit.profiler.measure_interleaved`);
+    ``"isolated"`` (this function's default, kept for `ortkit profile`) measures one after the
+    other, each in ``budget.processes`` fresh workers. Concurrency > 1 is always isolated.
+    With ``defer=True`` (interleaved only) nothing is measured yet: the configurations are left in
+    ``summary.pending`` for one `measure_pending` call over several sweeps, so configurations of
+    different calls (models, files) share rounds.
 
     A configuration already in the database for this environment (ok, skipped or unavailable) is
     not measured again unless ``force``; failed ones are retried. Results of other environments in
@@ -220,6 +241,8 @@ def profile(
         baseline_source: ``file.py:factory`` or ``pkg.module:factory`` building the PyTorch
             module of the (one) model, when its export does not record one.
         max_threads: the most threads a configuration may ask for (default: 4 per usable core).
+        mode: ``"interleaved"`` or ``"isolated"``.
+        defer: leave interleaved configurations in ``summary.pending``.
 
     Returns:
         A `SweepSummary`.
@@ -231,6 +254,8 @@ def profile(
     from ortkit.runtime import canonical_ep
 
     _check_axes(models, eps, batches, times, threads, concurrency, chunks, timeout)
+    if mode not in MODES:
+        raise UsageError(f"unknown measuring mode {mode!r}; expected one of {', '.join(MODES)}")
     # One spelling per EP ("gpu" is "cuda"), so a configuration is one row whatever its spelling;
     # plugin registration names are left as given.
     eps = list(dict.fromkeys(ep if ep.split(":", 1)[0] in (ep_library or {}) else canonical_ep(ep) for ep in eps))
@@ -247,30 +272,71 @@ def profile(
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
 
-        summary = SweepSummary(db=str(db), environment=environment, notes=notes)
+        summary = SweepSummary(db=str(db), environment=environment, notes=notes, python=python, timeout=timeout, budget=budget)
         summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
         _measure_grid(store, specs, summary, local_env, unavailable, budget=budget, python=python, timeout=timeout,
-                      force=force, progress=progress)
-        return summary
+                      force=force, progress=progress, interleaved=mode == "interleaved")
+    if summary.pending and not defer:
+        measure_pending([summary], progress=progress)
+    return summary
+
+
+def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[SweepEvent], None] | None = None,
+                    seed: int | None = None) -> None:
+    """Measure the configurations `profile(..., defer=True)` left pending in ``summaries`` (all
+    writing into one database, with one budget: the first summary's), in interleaved rounds, and
+    put each result into its summary."""
+    from ortkit.profiler._rounds import measure_interleaved
+
+    work = [(summary, item) for summary in summaries for item in summary.pending]
+    if not work:
+        return
+    owner = {id(item[0]): summary for summary, item in work}
+    total = len(work)
+    done = [0]
+
+    def python(spec: ProfileSpec) -> str | None:
+        return owner[id(spec)].python if spec.runner == "ort" else None
+
+    def on_start(spec: ProfileSpec) -> None:
+        if progress:
+            progress(SweepEvent(done[0], total, "start", spec))
+
+    def on_done(result: Result) -> None:
+        summary = owner[id(result.spec)]
+        summary.results.append(result)
+        summary.measured += 1
+        if progress:
+            progress(SweepEvent(done[0], total, "done", result.spec, result))
+        done[0] += 1
+
+    first = summaries[0]
+    with ResultStore(first.db) as store:
+        measure_interleaved([item for _, item in work], first.budget, store, python=python, timeout=max(s.timeout for s in summaries),
+                            on_start=on_start, on_done=on_done, seed=seed)
+    for summary in summaries:
+        summary.pending = []
 
 
 def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: SweepSummary, local_env: Environment,
                   unavailable: Mapping[str, str | None], *, budget: Budget, python: str | None, timeout: float, force: bool,
-                  progress: Callable[[SweepEvent], None] | None) -> None:
-    """Measure (or resume) each spec in order, storing each result the moment it exists. A spec
-    another sweep has claimed in the same database is left for the end, when its result is read
-    (or its expired claim taken over): two sweeps split the grid instead of both measuring it."""
+                  progress: Callable[[SweepEvent], None] | None, interleaved: bool = False) -> None:
+    """Measure (or resume) each spec in order, storing each result the moment it exists; in
+    interleaved mode, what can be interleaved is left in ``summary.pending``. A spec another sweep
+    has claimed in the same database is left for the end, when its result is read (or its expired
+    claim taken over): two sweeps split the grid instead of both measuring it."""
     total = len(specs)
     done: dict[int, Result] = {}
     with Claims(store.path) as claims:
         deferred = [i for i, spec in enumerate(specs)
                     if not _measure_one(store, claims, i, total, spec, summary, local_env, unavailable, done, budget=budget,
-                                        python=python, timeout=timeout, force=force, progress=progress)]
+                                        python=python, timeout=timeout, force=force, progress=progress, interleaved=interleaved)]
         for index in deferred:
             # Measured by the other sweep while this one waited: its result is taken even with
             # ``force`` (it is newer than this sweep's start).
             while not _measure_one(store, claims, index, total, specs[index], summary, local_env, unavailable, done,
-                                   budget=budget, python=python, timeout=timeout, force=False, progress=progress):
+                                   budget=budget, python=python, timeout=timeout, force=False, progress=progress,
+                                   interleaved=interleaved):
                 time.sleep(CLAIM_POLL_S)
     summary.results.extend(done[i] for i in sorted(done))
 
@@ -278,9 +344,11 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
 def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spec: ProfileSpec, summary: SweepSummary,
                  local_env: Environment, unavailable: Mapping[str, str | None], done: dict[int, Result], *,
                  budget: Budget, python: str | None, timeout: float, force: bool,
-                 progress: Callable[[SweepEvent], None] | None) -> bool:
+                 progress: Callable[[SweepEvent], None] | None, interleaved: bool = False) -> bool:
     """Resume or measure one spec into ``done[index]``; False (nothing done) when another sweep
     holds its claim."""
+    from ortkit.profiler._rounds import IN_PROGRESS
+
     env = summary.environment if spec.runner == "ort" else local_env
     key = spec.key(env.key)
     if not claims.take(key):
@@ -294,6 +362,11 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
             summary.resumed += 1
             if progress:
                 progress(SweepEvent(index, total, "resumed", spec, previous))
+            return True
+        in_progress = previous is not None and previous.ok and previous.metrics.stop_reason == IN_PROGRESS
+        if interleaved and spec.concurrency == 1 and not (spec.runner == "ort" and unavailable.get(spec.ep)):
+            # Measured later, side by side with its shape's other configurations, in rounds.
+            summary.pending.append((spec, env, previous if in_progress and not force else None))
             return True
         if progress:
             progress(SweepEvent(index, total, "start", spec))
@@ -338,7 +411,7 @@ def _check_axes(models: Sequence[Any], eps: Sequence[str], batches: Sequence[int
 def _reusable(previous: Result, spec: ProfileSpec) -> bool:
     """Whether a stored result answers ``spec``: finished (failures are retried) and, when an op
     profile is asked for, carrying one (a latency measured without it is measured again, with it)."""
-    if previous.status not in DONE_STATUSES:
+    if previous.status not in DONE_STATUSES or previous.metrics.stop_reason == "rounds-in-progress":
         return False
     return not (spec.op_profile and previous.status == "ok" and previous.op_profile is None)
 

@@ -2,6 +2,7 @@
 
     python -m ortkit.profiler._worker --spec REQUEST.json --out RUN.json
     python -m ortkit.profiler._worker --environment        # print this interpreter's Environment
+    python -m ortkit.profiler._worker --serve              # interleaved mode (see `serve`)
 
 The request is a `WorkerRequest` record (from ``--spec`` or stdin), the answer a `ProcessRun`
 record. The ORT path imports only numpy, onnx, onnxruntime and ortkit.runtime, so it runs in a
@@ -33,7 +34,60 @@ from ortkit.profiler._result import Metrics
 from ortkit.profiler._shapes import concrete_shapes, make_feeds, model_signature, model_size_bytes, streaming_states
 from ortkit.profiler._spec import Budget, ProfileSpec
 
-__all__ = ["run_request", "run_concurrent", "die_with_parent", "PARENT_ENV", "main"]
+__all__ = ["run_request", "run_concurrent", "die_with_parent", "PARENT_ENV", "main", "serve", "pin_from_environment", "CPUS_ENV", "PROTOCOL_PREFIX"]
+
+#: the parent names the cores a worker may use in this variable (comma-separated CPU numbers)
+CPUS_ENV = "ORTKIT_WORKER_CPUS"
+#: every protocol line a serving worker writes starts with this (anything else on the pipe is ignored)
+PROTOCOL_PREFIX = "ORTKIT "
+
+
+def pin_from_environment() -> None:
+    """Pin this process to the cores the parent chose, before any thread pool exists, so an
+    intra-op pool of N threads gets N cores of its own instead of migrating among all of them."""
+    import os
+
+    cpus = os.environ.get(CPUS_ENV)
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {int(c) for c in cpus.split(",") if c.strip()})
+        except (OSError, ValueError):
+            pass  # a core the parent saw is gone (cgroup change): run unpinned rather than fail
+
+
+def serve(stdin: Any, out: Any) -> int:
+    """Interleaved mode: read a `WorkerRequest` line, prepare the configuration (session, feeds),
+    warm up and calibrate, answer ``ready``; then answer each ``{"slice": SECONDS, "min_runs": N}``
+    line with that slice's samples, until ``{"stop": true}``; then finish as a normal run (memory,
+    FLOPs, op profile) and write ``{"final": ProcessRun}``. Every line written starts with
+    `PROTOCOL_PREFIX`."""
+    from ortkit.profiler._engine import Measurement, calibrate, serve_slices, time_slice
+
+    def send(payload: dict[str, Any]) -> None:
+        out.write(PROTOCOL_PREFIX + json.dumps(payload) + "\n")
+        out.flush()
+
+    loops = [1]
+
+    def server(fn: Callable[[], object], sync: Callable[[], object] | None, budget: Budget) -> Measurement:
+        begin = time.perf_counter()
+        warmup, loops[0] = calibrate(fn, budget, sync=sync)
+        send({"ready": True, "loops": loops[0]})
+        samples: list[float] = []
+        for line in stdin:
+            command = json.loads(line)
+            if command.get("stop"):
+                break
+            part = time_slice(fn, float(command["slice"]), min_runs=int(command.get("min_runs", 3)), loops=loops[0], sync=sync)
+            samples.extend(part)
+            send({"samples": list(part)})
+        return Measurement(tuple(samples), warmup, "rounds", time.perf_counter() - begin)
+
+    serve_slices(server)
+    run = run_request(json.loads(stdin.readline()))
+    run = replace(run, metrics=replace(run.metrics, loop_calls=loops[0]))
+    send({"final": run.to_dict()})
+    return 0
 
 
 def run_concurrent(call: Callable[[], object], clients: int, duration_s: float, timer: Callable[[], float] = time.perf_counter) -> tuple[list[float], float, int]:
@@ -196,9 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", help="request JSON file (default: stdin)")
     parser.add_argument("--out", help="result JSON file (default: stdout)")
     parser.add_argument("--environment", action="store_true", help="print this interpreter's environment as JSON")
+    parser.add_argument("--serve", action="store_true", help="interleaved mode: requests and slices on stdin")
     args = parser.parse_args(argv)
     die_with_parent()
     apply_memory_limit()
+    pin_from_environment()
+    if args.serve:
+        import os
+
+        # The protocol gets its own copy of stdout; fd 1 then goes to stderr, so nothing a
+        # library prints can be mistaken for (or corrupt) a protocol line.
+        out = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
+        return serve(sys.stdin, out)
     if args.environment:
         from ortkit.profiler._environment import collect_environment
 

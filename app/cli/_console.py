@@ -76,7 +76,7 @@ def print_summary(summary: SweepSummary, file: Any = None) -> None:
             table.add_row(escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"),
                           str(spec.concurrency), status, *["-"] * 8)
             continue
-        status = "[yellow]unstable[/yellow]" if stats.unstable else "ok"
+        status = "[yellow]unstable[/yellow]" if result.unstable else "ok"
         table.add_row(
             escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"), str(spec.concurrency),
             status, _ms(stats.p50), f"{_ms(stats.ci_low)}-{_ms(stats.ci_high)}", _ms(stats.p99), f"{stats.cv:.1%}",

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "target": ("ortkit.cli._commands.target", "Manage profiling targets (other Python environments)."),
     "serve": ("ortkit.cli._commands.serve", "Serve ONNX models over KServe v2 REST with batching and streaming."),
     "triton": ("ortkit.cli._commands.triton", "Write a Triton Inference Server model repository for an ONNX model."),
+    "doctor": ("ortkit.cli._commands.doctor", "Measure this machine's noise floor and say what precision to expect."),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -228,6 +228,79 @@ def find_crossover(times: Sequence[float], cnn_latency: Sequence[float], rnn_lat
     return Crossover("crossover", time, float(t[i]), float(t[j]), measured, recrossings=changes - 1)
 
 
+@dataclass(frozen=True)
+class RatioCrossover:
+    """Where the CNN/RNN latency ratio curve (paired per T) crosses 1, with its uncertainty.
+
+    ``kind``: ``"crossover"`` (``time`` where the ratio's estimate crosses 1; ``low``/``high``
+    where the upper and lower CI bounds cross it, the crossover's CI), ``"not-resolved"`` (the CI
+    spans 1 between T = ``low`` and ``high`` and no crossing of both bounds is measured),
+    ``"cnn-faster"`` (the CI is below 1 at every T), ``"none"`` (above 1 at every T) or
+    ``"insufficient"`` (fewer than two lengths).
+    """
+
+    kind: str
+    time: float | None
+    low: float | None
+    high: float | None
+    measured: tuple[float, ...]
+
+    def describe(self, cnn: str = "the CNN", rnn: str = "the RNN") -> str:
+        span = f"T = {_fmt_t(self.measured[0])} to {_fmt_t(self.measured[-1])}" if self.measured else ""
+        if self.kind == "crossover":
+            return (f"{cnn} becomes faster than {rnn} at T ~ {self.time:.0f} (95% CI T = {self.low:.0f} to {self.high:.0f}, "
+                    "from the paired latency ratio)")
+        if self.kind == "not-resolved":
+            where = f" (the estimate crosses 1 at T ~ {self.time:.0f})" if self.time is not None else ""
+            return f"crossover of {cnn} and {rnn} not resolved: the ratio's CI spans 1 between T = {_fmt_t(self.low)} and {_fmt_t(self.high)}{where}"
+        if self.kind == "cnn-faster":
+            return f"{cnn} is faster than {rnn} at every measured length ({span}; the ratio's CI is below 1 throughout)"
+        if self.kind == "none":
+            return f"no crossover in the measured range ({span}): {rnn} stays faster than {cnn} (the ratio's CI is above 1 throughout)"
+        return f"not enough common sequence lengths measured to compare {cnn} with {rnn}"
+
+
+def _crossing(t: np.ndarray, values: np.ndarray) -> float | None:
+    """The first T where ``values`` goes from > 1 to <= 1, interpolated in log(value) vs log(T)."""
+    above = values > 1.0
+    for i in range(len(t) - 1):
+        if above[i] and not above[i + 1]:
+            g0, g1 = math.log(values[i]), math.log(values[i + 1])
+            x0, x1 = math.log(t[i]), math.log(t[i + 1])
+            return math.exp(x0 + g0 / (g0 - g1) * (x1 - x0)) if g0 != g1 else float(t[i + 1])
+    return None
+
+
+def ratio_crossover(times: Sequence[float], ratios: Sequence[Any]) -> RatioCrossover:
+    """Crossover of the CNN/RNN latency ratio (> 1: the CNN is slower) with its CI.
+
+    Args:
+        times: the measured lengths.
+        ratios: an `ortkit.profiler.Ratio` (estimate, low, high) per length, CNN over RNN.
+    """
+    items = sorted((float(t), r) for t, r in zip(times, ratios) if t and t > 0 and r.estimate > 0 and r.low > 0)
+    t = np.asarray([i[0] for i in items])
+    measured = tuple(float(v) for v in t)
+    if t.size < 2:
+        return RatioCrossover("insufficient", None, None, None, measured)
+    est = np.asarray([i[1].estimate for i in items])
+    low = np.asarray([i[1].low for i in items])
+    high = np.asarray([i[1].high for i in items])
+    if (high < 1.0).all():
+        return RatioCrossover("cnn-faster", None, None, None, measured)
+    if (low > 1.0).all():
+        return RatioCrossover("none", None, None, None, measured)
+    point = _crossing(t, est)
+    # The lower bound leaves 1 first (before it the CNN is surely slower), the upper bound last
+    # (after it the CNN is surely faster): between them lies the crossover's interval.
+    t_low, t_high = _crossing(t, low), _crossing(t, high)
+    if point is not None and t_low is not None and t_high is not None and low[0] > 1.0 and high[-1] < 1.0:
+        return RatioCrossover("crossover", point, min(t_low, point), max(t_high, point), measured)
+    spans = t[(low <= 1.0) & (high >= 1.0)]
+    return RatioCrossover("not-resolved", point, float(spans.min()) if spans.size else None,
+                          float(spans.max()) if spans.size else None, measured)
+
+
 # -- Pareto front ----------------------------------------------------------------------------------
 
 
@@ -374,3 +447,48 @@ def compare_samples(
     else:
         verdict = "unchanged"
     return Comparison(estimate.ratio, estimate.low, estimate.high, p, verdict)
+
+
+def _sign_test(ratios: Sequence[float]) -> float:
+    """Two-sided exact sign test of per-round ratios against 1."""
+    above = sum(1 for r in ratios if r > 1.0)
+    below = sum(1 for r in ratios if r < 1.0)
+    n = above + below
+    if n == 0:
+        return 1.0
+    k = min(above, below)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def compare_groups(base: Any, new: Any, threshold: float = 0.05, alpha: float = 0.05) -> Comparison:
+    """Compare two measurements of one configuration at the level where their variance is.
+
+    With round (or process) medians on both sides, the ratio new/base and its interval come from
+    those medians (paired per round when both were measured in the same rounds) and the test is
+    run on them (a sign test on per-round ratios when paired, else Mann-Whitney on the group
+    medians), so the variance between processes and rounds counts; samples of one process are not
+    independent evidence. Without groups (one process per configuration) it falls back to
+    `compare_samples` on the raw samples.
+    """
+    from ortkit.profiler import Groups, ratio_between
+
+    a, b = Groups.of(base), Groups.of(new)
+    if len(a.medians) < 3 or len(b.medians) < 3:
+        return compare_samples(base.samples_ms, new.samples_ms, threshold=threshold, alpha=alpha)
+    estimate = ratio_between(b, a, confidence=1.0 - alpha)
+    if estimate.paired:
+        den = dict(zip(a.round_ids, a.round_p50_ms))
+        p = _sign_test([v / den[k] for k, v in zip(b.round_ids, b.round_p50_ms) if k in den and den[k] > 0])
+        # With few rounds the sign test cannot reach alpha; the interval then decides alone.
+        significant = estimate.significant and (p < alpha or estimate.rounds < 6)
+    else:
+        _, p = mann_whitney(b.medians, a.medians)
+        significant = estimate.significant and p < alpha
+    if significant and estimate.estimate > 1.0 + threshold:
+        verdict = "regression"
+    elif significant and estimate.estimate < 1.0 / (1.0 + threshold):
+        verdict = "improvement"
+    else:
+        verdict = "unchanged"
+    return Comparison(estimate.estimate, estimate.low, estimate.high, p, verdict)

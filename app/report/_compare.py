@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ortkit.base import OrtkitError, UsageError
-from ortkit.report._analysis import Comparison, compare_samples
+from ortkit.report._analysis import Comparison, compare_groups
 from ortkit.report._reportdata import Dataset, Row, load_dataset
 
 __all__ = ["CompareRow", "CompareResult", "compare", "REGRESSION_EXIT_CODE", "ACROSS_AXES"]
@@ -223,7 +223,7 @@ def compare(a: str, b: str, *, threshold: float = 0.05, cross_env: bool = False,
             label = f"{label} [{axis} {axis_value(old_row, axis)} -> {axis_value(new_row, axis)}]"
         changed = old_row.spec.model_sha256 != new_row.spec.model_sha256
         if old_row.ok and new_row.ok:
-            comparison = compare_samples(old_row.samples_ms, new_row.samples_ms, threshold=threshold, alpha=alpha)
+            comparison = compare_groups(old_row, new_row, threshold=threshold, alpha=alpha)
             result.rows.append(CompareRow(label, old_row, new_row, comparison, comparison.verdict, changed))
         else:
             verdict = "now-failing" if old_row.ok else "now-working" if new_row.ok else "not-measured"

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ortkit.report import _analysis as analysis
+from ortkit.profiler import ratio_between
 from ortkit.report._document import Figure, Section, Table
 from ortkit.report._reportdata import Row
 from ortkit.report._view import (
-    N_BOOT,
     View,
     caveat,
     fmt_ms,
@@ -30,7 +29,9 @@ def precision_section(view: View) -> Section:
     section = Section(
         "INT8 and FP16: speed-up and accuracy change",
         "Each quantized or half-precision file against its FP32 original at the same shape and target. "
-        "Speed-up = FP32 median / variant median, with a bootstrap 95% interval from the raw samples.",
+        "Speed-up = FP32 latency / variant latency, paired: the median of per-round ratios of the two files measured "
+        "side by side in the same interleaved rounds, with a bootstrap 95% interval over rounds "
+        "(unpaired, from each side's round or process medians, where they share no round).",
     )
     rows = view.rows(lambda r: r.spec.runner == "ort")
     fp32 = {_pair_key(r): r for r in rows if r.spec.precision == "fp32"}
@@ -39,11 +40,11 @@ def precision_section(view: View) -> Section:
     summary: dict[tuple[str, str, str], list[tuple[float, Row, Row]]] = defaultdict(list)
     for row in sorted(variants, key=lambda r: (view.where(r), r.base, r.spec.precision, r.spec.batch, r.spec.time or 0, r.spec.chunk or 0)):
         base = fp32[_pair_key(row)]
-        estimate = analysis.ratio_ci(base.samples_ms, row.samples_ms, n_boot=N_BOOT)
-        summary[(view.where(row), row.base, row.spec.precision)].append((estimate.ratio, base, row))
+        estimate = ratio_between(base, row)
+        summary[(view.where(row), row.base, row.spec.precision)].append((estimate.estimate, base, row))
         shape = f"b={row.spec.batch} t={row.spec.time}" + (f" chunk={row.spec.chunk}" if row.spec.chunk else "")
         table_rows.append((view.where(row), row.base, row.spec.precision, shape, fmt_ms(base.median_ms), fmt_ms(row.median_ms),
-                           f"{fmt_ratio(estimate.ratio)} [{estimate.low:.2f}, {estimate.high:.2f}]"))
+                           f"{fmt_ratio(estimate.estimate)} [{estimate.low:.2f}, {estimate.high:.2f}]" + ("" if estimate.paired else " unpaired")))
     for (where, base_name, precision), items in sorted(summary.items()):
         ratios = [item[0] for item in items]
         sentence = (f"On {where}, {precision} {base_name} is {fmt_ratio(float(np.median(ratios)))} the speed of FP32 "
@@ -76,7 +77,8 @@ def torch_section(view: View) -> Section:
     section = Section(
         "onnxruntime vs PyTorch",
         "The same model at the same shape under onnxruntime and under PyTorch, each in its own worker on "
-        "this machine. Ratio = PyTorch median / onnxruntime median (> 1: onnxruntime is faster).",
+        "this machine, side by side in the same interleaved rounds. Ratio = PyTorch latency / onnxruntime latency "
+        "(> 1: onnxruntime is faster), the median of per-round ratios with a bootstrap 95% interval.",
     )
     rows = view.rows(lambda r: view.offline(r) and r.spec.precision == "fp32")
     ort = {(_pair_key(r)[0], r.spec.ep, *_pair_key(r)[2:]): r for r in rows if r.spec.runner == "ort"}
@@ -87,10 +89,11 @@ def torch_section(view: View) -> Section:
         match = ort.get(key)
         if match is None:
             continue
-        estimate = analysis.ratio_ci(row.samples_ms, match.samples_ms, n_boot=N_BOOT)
-        summary[(view.where(match), row.base, row.spec.runner)].append((estimate.ratio, row))
+        estimate = ratio_between(row, match)
+        summary[(view.where(match), row.base, row.spec.runner)].append((estimate.estimate, row))
         table_rows.append((view.where(match), row.base, row.spec.runner, f"b={row.spec.batch} t={row.spec.time}", fmt_ms(match.median_ms),
-                           fmt_ms(row.median_ms), f"{fmt_ratio(estimate.ratio)} [{estimate.low:.2f}, {estimate.high:.2f}]"))
+                           fmt_ms(row.median_ms), f"{fmt_ratio(estimate.estimate)} [{estimate.low:.2f}, {estimate.high:.2f}]"
+                           + ("" if estimate.paired else " unpaired")))
     panels: dict[str, list[Any]] = defaultdict(list)
     for (where, base_name, runner), items in sorted(summary.items()):
         ratios = [i[0] for i in items]

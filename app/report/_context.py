@@ -102,9 +102,15 @@ def problems_section(view: View) -> Section:
         f"{len(view.dataset.rows)} configurations: {len(view.dataset.rows) - len(skipped) - len(failed)} measured "
         f"({len(unstable)} unstable), {len(skipped)} skipped, {len(failed)} failed."
     )
+    section.findings.append("Unstable: fewer than 5 samples, IQR/median of the samples over 10%, or IQR/median of the "
+                            "per-round (or per-process) medians over 5% (docs/profiler.md, 'Stability').")
+    noisy = _noisy(view)
+    if noisy:
+        section.findings.append(noisy)
     if unstable:
-        section.tables.append(Table(("unstable configuration", "median", "CV", "IQR/median", "runs"), tuple(
-            (describe_row(view, r), fmt_ms(r.median_ms), f"{r.stats.cv:.1%}", f"{r.stats.iqr_ratio:.1%}", str(r.stats.n)) for r in unstable)))
+        section.tables.append(Table(("unstable configuration", "median", "IQR/median", "round spread", "rounds", "samples"), tuple(
+            (describe_row(view, r), fmt_ms(r.median_ms), f"{r.stats.iqr_ratio:.1%}", _spread(r), str(len(r.round_p50_ms) or len(r.process_p50_ms)),
+             str(r.stats.n)) for r in unstable)))
     if skipped:
         section.tables.append(Table(("skipped configuration", "reason"), tuple((describe_row(view, r), one_line(r.message)) for r in skipped)))
     if failed:
@@ -114,3 +120,32 @@ def problems_section(view: View) -> Section:
                                 "damaged) and are left out; a sweep over the same grid measures them again.")
         section.tables.append(Table(("unreadable row (key)", "why"), tuple((key, one_line(why)) for key, why in view.dataset.damaged)))
     return section
+
+
+def _spread(row: Row) -> str:
+    from ortkit.profiler import Groups, round_spread
+
+    spread = round_spread(Groups.of(row))
+    return "-" if spread is None else f"{spread:.1%}"
+
+
+def _noisy(view: View) -> str | None:
+    """A warning when the machine was not quiet while measuring (load per CPU or CPU steal above
+    `ortkit.profiler` thresholds), from the noise each result recorded."""
+    from ortkit.profiler import QUIET_LOAD_PER_CPU, QUIET_STEAL
+
+    rows = [r for r in view.dataset.rows if r.ok and r.load_1m is not None]
+    if not rows:
+        return None
+    noisy = []
+    for row in rows:
+        cpus = int(view.dataset.environments.get(row.environment_key, {}).get("cpu_cores_logical") or 1)
+        if row.load_1m / cpus > QUIET_LOAD_PER_CPU or (row.cpu_steal or 0.0) > QUIET_STEAL:  # type: ignore[operator]
+            noisy.append(row)
+    if not noisy:
+        return None
+    loads = [r.load_1m for r in noisy]
+    steal = max((r.cpu_steal or 0.0) for r in noisy)
+    return (f"Warning: the machine was not quiet for {len(noisy)} of {len(rows)} measurements (load average {min(loads):.1f} "
+            f"to {max(loads):.1f}, CPU steal up to {steal:.1%}): other programs shared the cores, which widens every interval "
+            "and can shift medians; `ortkit doctor` measures this machine's noise floor.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 
+from ortkit.profiler import ratio_between
 from ortkit.report import _analysis as analysis
 from ortkit.report._document import Figure, Section, Table
 from ortkit.report._reportdata import Row
@@ -77,8 +78,9 @@ def crossover_section(view: View) -> Section:
     section = Section(
         "Crossover: where the CNN overtakes the RNN",
         "For every pair of a convolutional and a recurrent model (same task where known), the sequence "
-        "length at which the CNN's median latency drops below the RNN's, interpolated on log-log axes "
-        "between the two measured lengths that bracket the change.",
+        "length at which the CNN/RNN latency ratio crosses 1. At each length the ratio is paired: the median of "
+        "per-round ratios of the two models measured side by side in the same interleaved rounds, with a "
+        "bootstrap 95% interval; the crossover's interval is where the interval's bounds cross 1.",
     )
     rows = view.rows(lambda r: view.offline(r) and r.spec.precision == "fp32" and r.spec.runner == "ort")
     table_rows = []
@@ -93,17 +95,23 @@ def crossover_section(view: View) -> Section:
                 task_c, task_r = by_model[cnn][0].task, by_model[rnn][0].task
                 if task_c and task_r and task_c != task_r:
                     continue
-                c_by_t = {r.spec.time: r.median_ms for r in by_model[cnn]}
-                r_by_t = {r.spec.time: r.median_ms for r in by_model[rnn]}
+                c_by_t = {r.spec.time: r for r in by_model[cnn]}
+                r_by_t = {r.spec.time: r for r in by_model[rnn]}
                 common = sorted(t for t in c_by_t if t in r_by_t)
-                result = analysis.find_crossover(common, [c_by_t[t] for t in common], [r_by_t[t] for t in common])
+                ratios = [ratio_between(c_by_t[t], r_by_t[t]) for t in common]
+                result = analysis.ratio_crossover(common, ratios)
                 sentence = result.describe(cnn, rnn)
                 section.findings.append(f"On {where}, batch {batch}: {sentence}." + caveat([*by_model[cnn], *by_model[rnn]]))
-                crossing = f"T ~ {result.time:.0f}" if result.time is not None else {
-                    "none": "none in range", "cnn-faster": "CNN faster throughout", "insufficient": "too few points"}[result.kind]
-                table_rows.append((where, str(batch), cnn, rnn, crossing, f"{common[0]}-{common[-1]}" if common else "-"))
+                crossing = {"crossover": f"T ~ {result.time or 0:.0f} [{result.low or 0:.0f}, {result.high or 0:.0f}]",
+                            "not-resolved": f"not resolved (CI spans 1 at T = {result.low or 0:g} to {result.high or 0:g})",
+                            "none": "none in range", "cnn-faster": "CNN faster throughout", "insufficient": "too few points"}[result.kind]
+                paired = sum(1 for r in ratios if r.paired)
+                curve = ", ".join(f"{t}: {r.estimate:.2f} [{r.low:.2f}, {r.high:.2f}]" for t, r in zip(common, ratios))
+                table_rows.append((where, str(batch), cnn, rnn, crossing, f"{common[0]}-{common[-1]}" if common else "-",
+                                   f"{paired}/{len(ratios)}", curve))
     if table_rows:
-        section.tables.append(Table(("target", "batch", "CNN", "RNN", "crossover", "measured T"), tuple(table_rows)))
+        section.tables.append(Table(("target", "batch", "CNN", "RNN", "crossover [95% CI]", "measured T", "paired T",
+                                     "CNN/RNN ratio by T [95% CI]"), tuple(table_rows)))
     else:
         section.notes.append("No pair of a CNN and an RNN measured at common sequence lengths: no crossover to report.")
     return section

@@ -75,6 +75,14 @@ class Row:
     gflops_s: float | None = None
     flops_note: str | None = None  # set when the count is only a lower bound (ops left uncounted)
     extra: tuple[tuple[str, Any], ...] = field(default=())
+    #: per-round medians and round ids (interleaved mode) and per-process medians: the groups the
+    #: hierarchical statistics and the paired ratios come from (`ortkit.profiler.Groups`)
+    round_p50_ms: tuple[float, ...] = ()
+    round_ids: tuple[str, ...] = ()
+    process_p50_ms: tuple[float, ...] = ()
+    #: the noise recorded while measuring: 1-minute load average, CPU steal share
+    load_1m: float | None = None
+    cpu_steal: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,7 +98,13 @@ class Row:
 
     @property
     def unstable(self) -> bool:
-        return self.ok and self.stats.unstable
+        """`ortkit.profiler.robust_unstable`: the samples' IQR and the spread of round medians."""
+        from ortkit.profiler import Groups, robust_unstable
+
+        if not self.ok:
+            return False
+        stats = self.stats
+        return robust_unstable(Groups.of(self), stats.iqr_ratio, stats.n)
 
     @property
     def base(self) -> str:
@@ -218,7 +232,9 @@ def row_from_result(result: Any) -> Row:
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
         node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),
         throughput_samples_s=metrics.throughput_samples_s, flops=metrics.flops, gflops_s=metrics.gflops_s,
-        flops_note=metrics.flops_note,
+        flops_note=metrics.flops_note, round_p50_ms=tuple(metrics.round_p50_ms),
+        round_ids=tuple(metrics.round_ids), process_p50_ms=tuple(metrics.process_p50_ms), load_1m=metrics.load_1m,
+        cpu_steal=metrics.cpu_steal,
     )
 
 

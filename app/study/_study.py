@@ -277,7 +277,7 @@ def console_progress() -> tuple[Callable[[str], None], Callable[[Any], None]]:
         result = event.result
         if result.status == "ok":
             stats = result.stats
-            what = f"{stats.p50:.4g} ms" + (" (unstable)" if stats.unstable else "")
+            what = f"{stats.p50:.4g} ms" + (" (unstable)" if result.unstable else "")
         else:
             what = f"{result.status}: {(result.message or '').splitlines()[0][:160] if result.message else ''}"
         print(f"  [{event.index + 1}/{event.total}] {event.spec.describe()}: {what}", file=sys.stderr, flush=True)

@@ -26,7 +26,8 @@ __all__ = ["SweepFile", "ModelEntry", "TargetEntry", "Grid", "SweepFileError", "
 SCHEMA_VERSION = 1
 # grid precision name -> (exporter argument, precision recorded in the file's metadata)
 PRECISIONS = {"fp32": None, "fp16": "fp16", "int8": "int8-dynamic", "int8-dynamic": "int8-dynamic", "int8-static": "int8-static"}
-BUDGET_KEYS = ("warmup_runs", "warmup_time_s", "min_runs", "max_runs", "max_time_s", "target_rel_ci", "concurrency_time_s", "processes")
+BUDGET_KEYS = ("warmup_runs", "warmup_time_s", "min_runs", "max_runs", "max_time_s", "target_rel_ci", "concurrency_time_s", "processes",
+               "rounds", "max_rounds")
 
 
 class SweepFileError(UsageError):
@@ -591,8 +592,9 @@ def check_targets(targets: Sequence[TargetEntry]) -> None:
 
 def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], grid: Grid, *, db: Path, budget: Any, timeout: float = 600.0,
                   op_profile: bool = False, force: bool = False, log: Callable[[str], None] = lambda message: None,
-                  progress: Callable[[Any], None] | None = None) -> list[Any]:
-    """Measure every file on every target over ``grid`` into ``db`` (what is there is skipped).
+                  progress: Callable[[Any], None] | None = None, mode: str = "interleaved") -> list[Any]:
+    """Measure every file on every target over ``grid`` into ``db`` (what is there is skipped),
+    by default in interleaved rounds over all files (``mode="isolated"``: one after another).
 
     Offline files run over batch x time (x concurrency); streaming files over batch x chunk (the
     spec's time is the chunk); the PyTorch baseline runs for FP32 offline zoo models over
@@ -600,7 +602,7 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
     name), ``target``, and ``family``/``task`` when known, which the report groups by.
     """
     from ortkit.base import file_sha256
-    from ortkit.profiler import ModelSource, profile
+    from ortkit.profiler import ModelSource, measure_pending, profile
 
     for target in targets:
         if target.node is not None:
@@ -638,6 +640,12 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
                 # spec (op_profile included) they are found in the database, not measured again
                 summaries.append(profile([source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
                                           op_profile=op_profile, force=force, budget=budget, timeout=timeout,
-                                          tags=tuple(tags), progress=progress, **call, **extra))
+                                          tags=tuple(tags), progress=progress, mode=mode, defer=True, **call, **extra))
+    # Every file's configurations are measured together, in interleaved rounds per shape: the
+    # comparisons the report states (CNN vs RNN, INT8 vs FP32, ORT vs PyTorch) are then paired.
+    pending = sum(len(s.pending) for s in summaries)
+    if pending:
+        log(f"measuring {pending} configurations in interleaved rounds")
+        measure_pending(summaries, progress=progress)
     return summaries
 

@@ -31,8 +31,9 @@ def test_tight_samples_are_stable_and_one_outlier_does_not_move_the_median() -> 
     assert stats.p50 == pytest.approx(10.03, abs=0.01)
     assert stats.iqr_ratio < 0.01
     assert stats.rel_ci < 0.01
-    # The outlier inflates the CV beyond 10%, and the flag says so instead of hiding it.
-    assert stats.cv > 0.10 and stats.unstable
+    # The outlier inflates the CV beyond 10%, but the median is known to 1%: the robust rule
+    # (IQR/median) keeps such a figure stable instead of flagging nearly everything.
+    assert stats.cv > 0.10 and not stats.unstable
 
 
 def test_median_ci_covers_the_true_median_about_95_percent_of_the_time() -> None:

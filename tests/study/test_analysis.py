@@ -138,3 +138,34 @@ def test_compare_samples_verdicts() -> None:
     cmp = compare_samples(base, slower)
     assert cmp.ratio == pytest.approx(1.2, rel=0.03)
     assert cmp.low <= cmp.ratio <= cmp.high
+
+
+def test_ratio_crossover_states_its_interval_or_says_it_is_not_resolved() -> None:
+    from ortkit.profiler import Ratio
+    from ortkit.report._analysis import ratio_crossover
+
+    times = [16, 64, 256, 1024]
+    clear = [Ratio(4.0, 3.8, 4.2, 8, True), Ratio(2.0, 1.9, 2.1, 8, True), Ratio(0.5, 0.45, 0.55, 8, True), Ratio(0.2, 0.18, 0.22, 8, True)]
+    found = ratio_crossover(times, clear)
+    assert found.kind == "crossover" and found.low <= found.time <= found.high and 64 < found.low and found.high < 256
+    wide = [Ratio(4.0, 3.8, 4.2, 8, True), Ratio(1.1, 0.8, 1.4, 8, True), Ratio(0.95, 0.7, 1.2, 8, True), Ratio(0.9, 0.6, 1.3, 8, True)]
+    unresolved = ratio_crossover(times, wide)
+    assert unresolved.kind == "not-resolved" and (unresolved.low, unresolved.high) == (64, 1024)
+    assert "not resolved: the ratio's CI spans 1 between T = 64 and 1024" in unresolved.describe("tcn", "lstm")
+    assert ratio_crossover(times, [Ratio(0.5, 0.4, 0.6, 8, True)] * 4).kind == "cnn-faster"
+
+
+def test_group_level_comparison_does_not_call_process_noise_a_change() -> None:
+    from types import SimpleNamespace
+
+    from ortkit.report._analysis import compare_groups
+
+    rng = np.random.default_rng(3)
+    # The A/A case: three processes with medians 1.14, 1.48 and 1.92 ms, then again with
+    # other process medians; pooled samples call it a 0.64x change with p ~ 0.
+    def run(medians: list[float]) -> SimpleNamespace:
+        samples = tuple(float(x) for m in medians for x in rng.normal(m, 0.01, 1000))
+        return SimpleNamespace(samples_ms=samples, metrics=SimpleNamespace(process_p50_ms=tuple(medians), round_p50_ms=(), round_ids=()))
+
+    a, b = run([1.92, 1.48, 1.14]), run([1.10, 1.25, 1.50])
+    assert compare_groups(a, b).verdict == "unchanged"

@@ -26,11 +26,12 @@ from ortkit.cli._options import best_ep
 @click.option("--op-profile", is_flag=True, help="Record per-op-type time shares from onnxruntime's profiler.")
 @click.option("--max-time", default=2.0, show_default=True, help="Seconds of measuring per configuration at most.")
 @click.option("--processes", default=3, show_default=True, type=click.IntRange(1, 100), help="Fresh worker processes per configuration; their samples are pooled.")
+@click.option("--mode", type=click.Choice(["isolated", "interleaved"]), default="isolated", show_default=True, help="interleaved: configurations of one shape measured side by side in rounds.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds before a worker is killed as hung.")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, db, python, target, ep_library, op_profile, max_time, processes, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, db, python, target, ep_library, op_profile, max_time, processes, mode, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
     """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid.
 
     Exit status: 0 when every configuration was measured, skipped or unavailable; 4 when some
@@ -51,7 +52,7 @@ def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline
             parse_list(threads, int, allow_default=True) or [None], concurrency=parse_list(concurrency),
             chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags, ep_library=parse_ep_libraries(ep_library),
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time, processes=processes), timeout=timeout, progress=callback,
-            baseline_source=baseline_source,
+            baseline_source=baseline_source, mode=mode,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)
     if summary.count("failed"):
