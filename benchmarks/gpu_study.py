@@ -97,7 +97,7 @@ def build_models(hidden: int) -> dict[str, Any]:
 
 
 def export(module: Any, path: Path) -> Path:
-    """TorchScript-based export: fused LSTM/GRU ops with batch and time dynamic (see FACTS.md)."""
+    """TorchScript-based export: fused LSTM/GRU ops with batch and time dynamic (docs/exporter.md)."""
     import torch
 
     example = torch.zeros(2, 7, FEATURES)

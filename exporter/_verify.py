@@ -1,7 +1,7 @@
 """Verification that an exported file computes what the PyTorch model computes, at every shape.
 
 torch 2.13's exporters can freeze or truncate the time axis of recurrent models while
-``onnx.checker`` and ``torch.onnx.export(verify=True)`` pass (see FACTS.md). What catches them,
+``onnx.checker`` and ``torch.onnx.export(verify=True)`` pass (docs/exporter.md, "The exporter traps, caught"). What catches them,
 and what runs here, is: the onnx full check; the declared shapes of inputs AND outputs keeping
 every symbolic axis; an op inventory (fused recurrent nodes == the spec's layers, and the same
 node count for an export at another example length); and onnxruntime parity with PyTorch at

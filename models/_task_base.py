@@ -9,15 +9,6 @@ import numpy as np
 from ortkit.base import OrtkitError
 
 SPLITS = ("train", "val", "test")
-FASHION_MNIST_ENV = "ORTKIT_FASHION_MNIST"
-# Where Debian's `dataset-fashion-mnist` package puts the IDX files (checked in order).
-FASHION_MNIST_DIRS = (
-    "/usr/share/datasets/fashion-mnist",
-    "/usr/share/dataset-fashion-mnist",
-    "/usr/share/dataset-fashion-mnist/data/fashion",
-    "/usr/share/fashion-mnist",
-    "/usr/share/fashion-mnist/data/fashion",
-)
 
 
 class UnknownTask(OrtkitError):

@@ -5,7 +5,7 @@ initializers, sparse initializers (values and indices), Constant-style tensor at
 (``value``, ``sparse_value``, any TENSOR/TENSORS/SPARSE_TENSOR attribute) and all of these inside
 subgraphs (If/Loop/Scan bodies, nested to any depth), model-local functions and training graphs.
 onnxruntime 1.32 on its own reads a hard-linked external file and follows symlinks inside the model
-folder (../shared/FACTS.md), so each reference must:
+folder (checked with onnxruntime 1.32), so each reference must:
 
 - be a relative path with no ``..`` component, resolving inside the model's folder;
 - pass through no symlink (every component is checked with ``lstat``);

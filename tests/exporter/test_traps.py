@@ -1,4 +1,4 @@
-"""The exporter traps of FACTS.md, forced on purpose, are caught; a failed export leaves nothing
+"""The exporter traps (docs/exporter.md), forced on purpose, are caught; a failed export leaves nothing
 that looks valid; `auto` falls back and records why."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """shrink_arena=True gives the CPU arena's memory back after a very large input (measured as RSS
-in a fresh process); without it the arena keeps its peak (../shared/FACTS.md)."""
+in a fresh process); without it the arena keeps its peak."""
 
 from __future__ import annotations
 
