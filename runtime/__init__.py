@@ -26,6 +26,17 @@ from ortkit.runtime._safe_load import load_model_safely  # noqa: E402
 from ortkit.runtime._stream import Stream  # noqa: E402
 from ortkit.runtime._files import MAX_RANDOM_BYTES, RunSummary, ValueSummary, check_shape_names, parse_providers, parse_shapes, run_model_files  # noqa: E402
 from ortkit.runtime._limits import usable_cores  # noqa: E402
+from ortkit.runtime._tuning import (  # noqa: E402
+    SessionSettings,
+    SettingsError,
+    TunedChoice,
+    TunedGain,
+    TunedProfile,
+    TunedProfileError,
+    TunedProfileMismatch,
+    TunedTarget,
+    load_tuned_profile,
+)
 
 __all__ = [
     "AUTO_ORDER",
@@ -65,4 +76,13 @@ __all__ = [
     "THREADS_PER_CORE",
     "MAX_RANDOM_BYTES",
     "usable_cores",
+    "SessionSettings",
+    "SettingsError",
+    "TunedChoice",
+    "TunedGain",
+    "TunedProfile",
+    "TunedProfileError",
+    "TunedProfileMismatch",
+    "TunedTarget",
+    "load_tuned_profile",
 ]

@@ -27,17 +27,11 @@ from ortkit.runtime._providers import (
 )
 from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
+from ortkit.runtime._tuning import OPTIMIZATION_LEVELS
 
 __all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
 
 
-OPTIMIZATION_LEVELS = {
-    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 
 # EPs whose memory is not host memory: their inputs and outputs go through I/O binding.
 # value: the OrtValue device name.
