@@ -117,6 +117,8 @@ class ProfileSpec:
             of the identity: see `identity`).
         family: the model's family (rnn, cnn, hybrid...) from its ``ortkit.family`` metadata; a
             fact of the file, so not part of the identity (its sha256 is).
+        session: session settings beyond ``threads`` and ``optimization`` that differ from the
+            defaults, as `ortkit.runtime.SessionSettings.extra()` gives them (a tuned session).
         baseline_source: for the torch runners of a user model, the PyTorch factory to measure
             (``/abs/file.py:factory`` or ``pkg.module:factory``): from the export's record or
             ``--baseline-source``. Part of the identity when set.
@@ -142,6 +144,7 @@ class ProfileSpec:
     tags: tuple[tuple[str, str], ...] = field(default=())
     family: str | None = None
     baseline_source: str | None = None
+    session: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -152,7 +155,7 @@ class ProfileSpec:
         for name in ("family", "baseline_source"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise UsageError(f"{name} must be a string or None, got {getattr(self, name)!r}")
-        for name in ("ep_options", "ep_library", "zoo_overrides", "tags"):
+        for name in ("ep_options", "ep_library", "zoo_overrides", "tags", "session"):
             if not all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in getattr(self, name)):
                 raise UsageError(f"{name} must be (name, value) pairs, got {getattr(self, name)!r}")
         for name in ("batch", "time", "threads", "chunk", "concurrency"):
@@ -176,7 +179,7 @@ class ProfileSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("ep_options", "ep_library", "zoo_overrides", "tags"):
+        for name in ("ep_options", "ep_library", "zoo_overrides", "tags", "session"):
             data[name] = [list(item) for item in data[name]]
         return data
 
@@ -184,7 +187,7 @@ class ProfileSpec:
     def from_dict(cls, data: dict[str, Any]) -> ProfileSpec:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for name in ("ep_options", "ep_library", "tags"):
+        for name in ("ep_options", "ep_library", "tags", "session"):
             values[name] = tuple(tuple(item) for item in values.get(name) or ())
         values["zoo_overrides"] = tuple((str(k), _freeze(v)) for k, v in values.get("zoo_overrides") or ())
         return cls(**values)
@@ -202,6 +205,8 @@ class ProfileSpec:
         identity.pop("family", None)
         if identity.get("baseline_source") is None:
             identity.pop("baseline_source", None)
+        if not identity.get("session"):
+            identity.pop("session", None)
         return identity
 
     @property
@@ -230,4 +235,5 @@ class ProfileSpec:
         parts.append(f"th={self.threads if self.threads is not None else 'default'}")
         if self.concurrency > 1:
             parts.append(f"conc={self.concurrency}")
+        parts += [f"{name}={value}" for name, value in self.session]
         return " ".join(parts)

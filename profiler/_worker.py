@@ -130,13 +130,14 @@ def run_concurrent(call: Callable[[], object], clients: int, duration_s: float, 
 def _open_session(spec: ProfileSpec, metrics: dict[str, Any]) -> tuple[Any, ProcessRun | None]:
     """The wrapper's session for ``spec``, or a ``skipped`` run when the EP asked for is not the
     one running (unavailable, or it took no node): never a number measured on another EP."""
-    from ortkit.runtime import ProviderUnavailable, Runtime, provider_name
+    from ortkit.runtime import ProviderUnavailable, Runtime, SessionSettings, provider_name
 
     t0 = time.perf_counter()
     try:
         rt = Runtime(
             # The parent checked the thread count against its limit (or the caller's max_threads).
-            spec.model, providers=spec.ep, threads=spec.threads, max_threads=spec.threads, optimization=spec.optimization,
+            spec.model, providers=spec.ep, max_threads=spec.threads,
+            settings=SessionSettings.from_extra(spec.session, spec.threads, spec.optimization),
             ep_options={spec.ep: dict(spec.ep_options)} if spec.ep_options else None,
             ep_library=dict(spec.ep_library) or None,
         )

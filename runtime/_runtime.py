@@ -27,7 +27,7 @@ from ortkit.runtime._providers import (
 )
 from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
-from ortkit.runtime._tuning import OPTIMIZATION_LEVELS
+from ortkit.runtime._tuning import OPTIMIZATION_LEVELS, SessionSettings, SettingsError
 
 __all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
 
@@ -76,6 +76,8 @@ class Runtime:
             process start and a copy of inputs and outputs per call; calls are served one at a time.
         timeout: with ``isolate``, the seconds one `run` may take before the child is stopped
             (`RunFailed`); None waits for ever.
+        settings: the session's tuned settings (`SessionSettings`: threads, execution mode,
+            spinning, arena...); give ``threads`` and ``optimization`` inside it, not beside it.
         max_threads: the most intra-op threads accepted (default: `THREADS_PER_CORE` per usable
             core).
 
@@ -100,20 +102,26 @@ class Runtime:
         isolate: bool = False,
         timeout: float | None = None,
         max_threads: int | None = None,
+        settings: SessionSettings | None = None,
     ) -> None:
+        if settings is not None:
+            if threads is not None or optimization != "all":
+                raise SettingsError("pass threads and optimization inside settings=, not next to it")
+            if not isinstance(settings, SessionSettings):
+                raise SettingsError(f"settings must be an ortkit.runtime.SessionSettings, got {type(settings).__name__}")
+            threads, optimization = settings.threads, settings.optimization
         check_options(optimization, threads, max_threads, OPTIMIZATION_LEVELS)
+        self._settings = settings if settings is not None else SessionSettings(threads=threads, optimization=optimization)
         self._safe: SafeModel = load_model_safely(model, base_dir)
         self._where = str(self._safe.path) if self._safe.path else "the model"
-        self._threads = threads
-        self._optimization = optimization
         self._closed = False
         self._guard = RecurrentGuard(self._safe.proto, self._where)
         self._isolated: IsolatedSession | None = None
         self._session: Any = None
         if isolate:
             folder = base_dir if base_dir is not None else (self._safe.path.parent if self._safe.path else None)
-            options = dict(providers=providers if isinstance(providers, str) else list(providers), threads=threads,
-                           optimization=optimization, base_dir=None if folder is None else os.fspath(folder),
+            options = dict(providers=providers if isinstance(providers, str) else list(providers),
+                           settings=self._settings, base_dir=None if folder is None else os.fspath(folder),
                            ep_library=dict(ep_library or {}), ep_options={k: dict(v) for k, v in (ep_options or {}).items()},
                            strict=strict, shrink_arena=shrink_arena, max_threads=max_threads)
             self._isolated = IsolatedSession(self._safe.data, options, self._where, timeout)
@@ -174,10 +182,7 @@ class Runtime:
     # ----------------------------------------------------------------- session creation
     def _options(self) -> ort.SessionOptions:
         so = ort.SessionOptions()
-        so.graph_optimization_level = OPTIMIZATION_LEVELS[self._optimization]
-        if self._threads is not None:
-            so.intra_op_num_threads = self._threads
-        so.inter_op_num_threads = 1
+        self._settings.apply(so)
         # Errors reach the caller as exceptions; onnxruntime's own log lines would only repeat
         # them on stderr (and "auto" expects some EPs to fail while it probes them).
         so.log_severity_level = 4
@@ -255,6 +260,11 @@ class Runtime:
     @property
     def outputs(self) -> tuple[TensorInfo, ...]:
         return self._outputs
+
+    @property
+    def settings(self) -> SessionSettings:
+        """The session settings this runtime was opened with."""
+        return self._settings
 
     @property
     def providers(self) -> list[str]:

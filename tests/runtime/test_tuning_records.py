@@ -111,3 +111,25 @@ def test_damaged_values_inside_a_profile_are_refused(tmp_path) -> None:
         load_tuned_profile(path)
     with pytest.raises(TunedProfileError, match="does not exist"):
         load_tuned_profile(tmp_path / "missing.json")
+
+
+def test_runtime_opens_its_session_with_the_settings(tmp_path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from ortkit.runtime import Runtime
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    settings = SessionSettings(threads=1, execution_mode="parallel", inter_op_threads=2, spinning=False)
+    for isolate in (False, True):
+        rt = Runtime(path, "cpu", settings=settings, isolate=isolate)
+        assert rt.settings == settings
+        assert np.array_equal(rt.run({"x": -np.ones((1, 4), np.float32)})["y"], np.zeros((1, 4), np.float32))
+        rt.close()
+    with pytest.raises(SettingsError, match="inside settings"):
+        Runtime(path, "cpu", threads=2, settings=settings)
