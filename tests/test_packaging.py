@@ -21,7 +21,7 @@ from tests.profiler.conftest import matmul_model
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("ortkit", "ortkit/base", "ortkit/runtime", "ortkit/models", "ortkit/exporter", "ortkit/profiler",
-            "ortkit/cli", "ortkit/study", "ortkit/report", "ortkit/serve", "ortkit/fleet")
+            "ortkit/cli", "ortkit/study", "ortkit/report", "ortkit/serve", "ortkit/fleet", "ortkit/tune")
 
 
 def _run(cmd: list[str], *, cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:

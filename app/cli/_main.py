@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("ortkit.cli._commands.serve", "Serve ONNX models over KServe v2 REST with batching and streaming."),
     "triton": ("ortkit.cli._commands.triton", "Write a Triton Inference Server model repository for an ONNX model."),
     "doctor": ("ortkit.cli._commands.doctor", "Measure this machine's noise floor and say what precision to expect."),
+    "tune": ("ortkit.cli._commands.tune", "Find the fastest confirmed configuration of a model and write a tuned profile."),
 }
 
 
