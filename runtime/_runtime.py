@@ -27,7 +27,7 @@ from ortkit.runtime._providers import (
 )
 from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
-from ortkit.runtime._tunedopen import refuse_explicit, resolve_tuned
+from ortkit.runtime._tunedopen import open_tuned, refuse_explicit, tuned_ep_options
 from ortkit.runtime._tuning import OPTIMIZATION_LEVELS, SessionSettings, SettingsError, TunedChoice, TunedProfile
 
 __all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
@@ -122,14 +122,10 @@ class Runtime:
         safe: SafeModel | None = None
         if tuned is not None:
             refuse_explicit(providers, threads, optimization, settings, ep_options)
-            safe = load_model_safely(model, base_dir)
-            opened = resolve_tuned(tuned, safe.data, tuned_shape)
-            self._tuned, choice = opened.choice, opened.choice
-            if opened.variant is not None:
-                # Another precision won: run its file (checked against its hash), not the one given.
-                model, base_dir, safe = opened.variant, None, None
-            providers, settings = choice.ep, choice.settings
-            ep_options = {choice.ep: dict(choice.ep_options)} if choice.ep_options else None
+            safe, self._tuned = open_tuned(model, base_dir, tuned, tuned_shape)
+            providers, settings, ep_options = self._tuned.ep, self._tuned.settings, tuned_ep_options(self._tuned)
+            # A variant file's external data lives beside it, not in the folder given for the model.
+            base_dir = base_dir if self._tuned.model_file is None else None
         elif tuned_shape is not None:
             raise SettingsError("tuned_shape= picks a choice of a tuned profile; pass tuned= with it")
         if settings is not None:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ortkit.base import UsageError
+from ortkit.runtime._safe_load import SafeModel, load_model_safely
 from ortkit.runtime._tuning import TunedChoice, TunedProfile, TunedProfileError, load_tuned_profile
 
-__all__ = ["TunedOpen", "resolve_tuned", "refuse_explicit"]
+__all__ = ["TunedOpen", "open_tuned", "refuse_explicit", "resolve_tuned", "tuned_ep_options"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,20 @@ def resolve_tuned(
     choice = profile.choice_for(*shape) if shape is not None else profile.choice_for()
     variant = profile.model_path(choice, path)
     return TunedOpen(choice, variant)
+
+
+def open_tuned(model: Any, base_dir: str | os.PathLike[str] | None, tuned: str | os.PathLike[str] | TunedProfile,
+               shape: tuple[int, int | None] | None) -> tuple[SafeModel, TunedChoice]:
+    """The checked model to run for ``tuned`` (the precision variant that won, else ``model``) and
+    the choice it runs with."""
+    safe = load_model_safely(model, base_dir)
+    opened = resolve_tuned(tuned, safe.data, shape)
+    if opened.variant is not None:
+        # Another precision won: run its file (checked against its hash), not the one given.
+        safe = load_model_safely(opened.variant)
+    return safe, opened.choice
+
+
+def tuned_ep_options(choice: TunedChoice) -> dict[str, dict[str, str]] | None:
+    """The choice's EP options as `Runtime` takes them."""
+    return {choice.ep: dict(choice.ep_options)} if choice.ep_options else None
