@@ -27,6 +27,7 @@ from ortkit.profiler._rounds import IN_PROGRESS, measure_interleaved
 from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, noise_between, sample_noise
 from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
 from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
+from ortkit.profiler._tuned import TUNED_TAG, tuned_spec
 from ortkit.profiler import targets
 from ortkit.profiler.targets import Target, list_targets
 from ortkit.profiler.targets import resolve as resolve_target
@@ -84,6 +85,8 @@ __all__ = [
     "targets",
     "thread_limit",
     "throughput",
+    "TUNED_TAG",
+    "tuned_spec",
     "resolve_model",
     "Result",
     "ResultStore",

@@ -204,6 +204,7 @@ def profile(
     max_threads: int | None = None,
     mode: str = "isolated",
     defer: bool = False,
+    tuned: str | os.PathLike[str] | None = None,
 ) -> SweepSummary:
     """Measure a grid of configurations, each in its own worker, into a results database.
 
@@ -243,6 +244,8 @@ def profile(
         max_threads: the most threads a configuration may ask for (default: 4 per usable core).
         mode: ``"interleaved"`` or ``"isolated"``.
         defer: leave interleaved configurations in ``summary.pending``.
+        tuned: a tuned profile file (``ortkit tune``): every onnxruntime configuration gets the
+            profile's choice for its shape (see `tuned_spec`) and the tag ``("tuned", "1")``.
 
     Returns:
         A `SweepSummary`.
@@ -268,6 +271,8 @@ def profile(
         unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
         specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library,
                             baseline_source, max_threads=max_threads)
+        if tuned is not None:
+            specs, unavailable = _apply_tuned(specs, tuned, unavailable, env_dict, ep_library)
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
@@ -279,6 +284,23 @@ def profile(
     if summary.pending and not defer:
         measure_pending([summary], progress=progress)
     return summary
+
+
+def _apply_tuned(specs: list[ProfileSpec], tuned: str | os.PathLike[str], unavailable: dict[str, str | None],
+                 env_dict: dict[str, Any], ep_library: Mapping[str, str] | None) -> tuple[list[ProfileSpec], dict[str, str | None]]:
+    """The grid with the tuned profile's choices (configurations that became one merge), and
+    the availability of the EPs the profile chose."""
+    from ortkit.profiler._tuned import tuned_spec
+    from ortkit.runtime import TunedTarget, load_tuned_profile
+
+    profile = load_tuned_profile(tuned)
+    # The workers' machine and onnxruntime, which is what the profile must have been tuned on.
+    here = TunedTarget.here()
+    target = TunedTarget(cpu=str(env_dict.get("cpu_model") or here.cpu), cores=here.cores,
+                         onnxruntime=str(env_dict.get("onnxruntime") or here.onnxruntime))
+    specs = list(dict.fromkeys(tuned_spec(s, profile, tuned, target) if s.runner == "ort" else s for s in specs))
+    chosen = sorted({s.ep for s in specs if s.runner == "ort"} - set(unavailable))
+    return specs, {**unavailable, **check_eps(chosen, env_dict, plugins=list(ep_library or {}))}
 
 
 def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[SweepEvent], None] | None = None,

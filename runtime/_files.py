@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,12 @@ class RunSummary:
     output_path: Path | None
     seconds: float
     values: dict[str, ValueSummary] | None = None  # with keep_values=True
+    tuned: str | None = None  # the tuned profile's choice that ran (`TunedChoice.describe`)
 
     def lines(self) -> list[str]:
         out = [f"providers  {', '.join(self.providers)}"]
+        if self.tuned is not None:
+            out.append(f"tuned      {self.tuned}")
         out += [f"input      {n}: {d} {s} from {src}" for n, (d, s, src) in self.inputs.items()]
         out += [f"output     {n}: {d} {s}" for n, (d, s) in self.outputs.items()]
         out += [f"values     {n}: {v.text()}" for n, v in (self.values or {}).items()]
@@ -83,6 +86,7 @@ class RunSummary:
                         for n, (d, s) in self.outputs.items()},
             "output_path": str(self.output_path) if self.output_path else None,
             "seconds": self.seconds,
+            "tuned": self.tuned,
         }
 
 
@@ -220,13 +224,25 @@ def run_model_files(
     isolate: bool = False,
     threads: int | None = None,
     keep_values: bool = False,
+    tuned: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
     """Run ``model`` once. ``inputs`` are ``NAME=path.npy`` or ``NAME=random`` (a bare path or
     ``random`` for a single-input model); inputs not named are random. Outputs go to ``output``
     (``.npz``) when given; with ``keep_values`` the summary holds a `ValueSummary` per output.
-    ``isolate`` runs onnxruntime in a child process (see `Runtime`)."""
+    ``isolate`` runs onnxruntime in a child process (see `Runtime`). ``tuned``: a tuned profile
+    whose choice for the ``batch`` / ``time`` given in ``shapes`` runs (EP and threads then stay
+    unset)."""
     from ortkit.runtime._runtime import Runtime
 
+    if tuned is not None:
+        if providers != "auto" or threads is not None:
+            raise UsageError("--tuned sets the EP and the threads; do not pass --ep or --threads with it")
+        symbols = parse_shapes(shapes)
+        batch, time_ = symbols.get("batch"), symbols.get("time")
+        shape = (batch, time_ if isinstance(time_, int) else None) if isinstance(batch, int) else None
+        with Runtime(model, tuned=tuned, tuned_shape=shape, ep_library=ep_library, isolate=isolate) as rt:
+            summary = _run_once(rt, inputs, shapes, output, seed, cast, keep_values)
+            return replace(summary, tuned=rt.tuned.describe() if rt.tuned else None)
     with Runtime(model, parse_providers(providers), threads, ep_library=ep_library, isolate=isolate) as rt:
         return _run_once(rt, inputs, shapes, output, seed, cast, keep_values)
 

@@ -27,7 +27,8 @@ from ortkit.runtime._providers import (
 )
 from ortkit.runtime._isolate import IsolatedSession
 from ortkit.runtime._safe_load import SafeModel, load_model_safely
-from ortkit.runtime._tuning import OPTIMIZATION_LEVELS, SessionSettings, SettingsError
+from ortkit.runtime._tunedopen import open_tuned, refuse_explicit, tuned_ep_options
+from ortkit.runtime._tuning import OPTIMIZATION_LEVELS, SessionSettings, SettingsError, TunedChoice, TunedProfile
 
 __all__ = ["Runtime", "OPTIMIZATION_LEVELS", "THREADS_PER_CORE"]
 
@@ -80,9 +81,20 @@ class Runtime:
             spinning, arena...); give ``threads`` and ``optimization`` inside it, not beside it.
         max_threads: the most intra-op threads accepted (default: `THREADS_PER_CORE` per usable
             core).
+        tuned: a tuned profile (its file, or a loaded `TunedProfile`) written by ``ortkit tune``
+            for this model on this machine: it sets the EP, its options, the session settings and,
+            when another precision won, the variant file that runs. Do not pass ``providers``,
+            ``threads``, ``optimization``, ``settings`` or ``ep_options`` with it.
+        tuned_shape: the (batch, time) the runtime will mostly run (time None for models without
+            a time axis): picks the profile's choice tuned for it (or the nearest); None: the
+            profile's first choice.
 
     Raises:
         ModelRejected: the model is unsafe, unreadable, or onnxruntime cannot load it.
+        TunedProfileError: the tuned profile is unreadable, damaged, or its variant file missing.
+        TunedProfileMismatch: the tuned profile is for another model or machine, or its variant
+            file changed since tuning.
+        UsageError: ``tuned`` was combined with explicit EP, options or settings.
         ProviderUnavailable: an EP spec is unknown, not installed, or not the one running; or
             ``threads`` is not a positive integer up to ``max_threads``.
     """
@@ -103,7 +115,19 @@ class Runtime:
         timeout: float | None = None,
         max_threads: int | None = None,
         settings: SessionSettings | None = None,
+        tuned: str | os.PathLike[str] | TunedProfile | None = None,
+        tuned_shape: tuple[int, int | None] | None = None,
     ) -> None:
+        self._tuned: TunedChoice | None = None
+        safe: SafeModel | None = None
+        if tuned is not None:
+            refuse_explicit(providers, threads, optimization, settings, ep_options)
+            safe, self._tuned = open_tuned(model, base_dir, tuned, tuned_shape)
+            providers, settings, ep_options = self._tuned.ep, self._tuned.settings, tuned_ep_options(self._tuned)
+            # A variant file's external data lives beside it, not in the folder given for the model.
+            base_dir = base_dir if self._tuned.model_file is None else None
+        elif tuned_shape is not None:
+            raise SettingsError("tuned_shape= picks a choice of a tuned profile; pass tuned= with it")
         if settings is not None:
             if threads is not None or optimization != "all":
                 raise SettingsError("pass threads and optimization inside settings=, not next to it")
@@ -112,7 +136,7 @@ class Runtime:
             threads, optimization = settings.threads, settings.optimization
         check_options(optimization, threads, max_threads, OPTIMIZATION_LEVELS)
         self._settings = settings if settings is not None else SessionSettings(threads=threads, optimization=optimization)
-        self._safe: SafeModel = load_model_safely(model, base_dir)
+        self._safe: SafeModel = safe if safe is not None else load_model_safely(model, base_dir)
         self._where = str(self._safe.path) if self._safe.path else "the model"
         self._closed = False
         self._guard = RecurrentGuard(self._safe.proto, self._where)
@@ -265,6 +289,11 @@ class Runtime:
     def settings(self) -> SessionSettings:
         """The session settings this runtime was opened with."""
         return self._settings
+
+    @property
+    def tuned(self) -> TunedChoice | None:
+        """The tuned profile's choice this runtime runs (None: not tuned), for callers to show."""
+        return self._tuned
 
     @property
     def providers(self) -> list[str]:

@@ -259,6 +259,14 @@ class TunedChoice:
         if not isinstance(self.ep, str) or not self.ep:
             raise TunedProfileError(f"a tuned choice needs an execution provider, got {self.ep!r}")
 
+    def describe(self) -> str:
+        """One line for tables and summaries: ``cpu, 2 threads, no spinning, int8-dynamic, gain
+        1.30x [1.20, 1.40]``."""
+        parts = [self.ep, *(f"{k}={v}" for k, v in self.ep_options), self.settings.describe(), self.precision]
+        if self.gain is not None:
+            parts.append(f"gain {self.gain.describe()}")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "shapes": [list(s) for s in self.shapes], "ep": self.ep, "ep_options": dict(self.ep_options),

@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from ortkit.profiler import SweepEvent, SweepSummary
+from ortkit.profiler import TUNED_TAG, SweepEvent, SweepSummary
 
 __all__ = ["progress_bar", "print_summary", "summary_json"]
 
@@ -71,6 +71,8 @@ def print_summary(summary: SweepSummary, file: Any = None) -> None:
     for result in summary.results:
         spec, stats, m = result.spec, result.stats, result.metrics
         where = spec.ep if spec.runner == "ort" else f"{spec.runner}/{spec.ep}"
+        if TUNED_TAG in spec.tags:
+            where += f" tuned {spec.precision}" if spec.precision != "fp32" else " tuned"
         if stats is None:
             status = f"[red]{result.status}[/red]" if result.status == "failed" else f"[yellow]{result.status}[/yellow]"
             table.add_row(escape(spec.model_label), escape(where), str(spec.batch), str(spec.time or "-"), str(spec.threads or "def"),

@@ -93,6 +93,8 @@ CONCEPTS: dict[str, Concept] = {
                    ("--output", "--output-dir", "--out-dir", "-o")),
     "seed": Concept("--seed", (), 0, "seed for random weights or inputs", ("--random-seed",)),
     "force": Concept("--force", (), False, "measure again what the database already holds", ("--overwrite", "--redo")),
+    "tuned": Concept("--tuned", ("PROFILE.json",), ..., "a tuned profile from `ortkit tune`: its EP, options, settings and precision",
+                     ("--tuned-profile", "--tuning")),
 }
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ortkit.runtime import NotStreamable, Runtime, TensorInfo
+from ortkit.base import file_sha256
+from ortkit.runtime import NotStreamable, Runtime, TensorInfo, TunedProfile, load_tuned_profile
 
 from ortkit.serve._codec import v2_datatype
 from ortkit.serve._errors import ServeError
@@ -34,6 +35,10 @@ class ServeOptions:
         providers: the EP spec every model is loaded with (see `Runtime`).
         max_streams: most streaming sessions open at once, over all models.
         stream_idle_s: a streaming session with no chunk for this long is closed.
+        tuned: tuned profile files (``ortkit tune``); each applies to the served model whose file
+            it was tuned for (matched by sha256), which then runs the profile's choice for batch
+            ``max_batch`` (EP, its options, session settings, precision variant) instead of
+            ``providers`` and ``threads``. Models without one run untuned.
     """
 
     max_batch: int = 32
@@ -43,8 +48,13 @@ class ServeOptions:
     providers: str = "cpu"
     max_streams: int = 64
     stream_idle_s: float = 60.0
+    tuned: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.tuned, (str, os.PathLike)) or not all(isinstance(t, (str, os.PathLike)) for t in self.tuned):
+            raise ServeError(f"tuned must be a tuple of profile paths, got {self.tuned!r}")
+        if self.tuned and self.threads is not None:
+            raise ServeError("a tuned profile sets the threads of its model; do not pass threads with tuned")
         for name in ("max_batch", "instances", "max_streams"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -112,17 +122,40 @@ def load_models(specs: Iterable[str | os.PathLike[str]], options: ServeOptions) 
         ModelRejected, ProviderUnavailable: from `Runtime`.
     """
     models: list[ServedModel] = []
+    profiles = _tuned_profiles(options.tuned)
+    served: list[str] = []
     for spec in specs:
         text = os.fspath(spec)
         name, _, path = text.partition("=") if "=" in text and not Path(text).exists() else ("", "", text)
         name = name or model_label(path)
         if any(m.name == name for m in models):
             raise ServeError(f"two models are named {name!r}; name one of them with NAME=PATH")
-        runtime = Runtime(path, options.providers, threads=options.threads)
+        sha = file_sha256(path) if profiles and Path(path).is_file() else ""
+        served.append(sha[:12])
+        tuned = profiles.pop(sha, None)
+        if tuned is not None:
+            runtime = Runtime(path, tuned=tuned, tuned_shape=(options.max_batch, None))
+        else:
+            runtime = Runtime(path, options.providers, threads=options.threads)
         models.append(ServedModel(name, path, runtime, _is_streaming(runtime), _batch_axes(runtime)))
     if not models:
         raise ServeError("no model to serve; pass at least one MODEL.onnx")
+    if profiles:
+        sha, path = next(iter(profiles.items()))
+        raise ServeError(f"tuned profile {path} is for model {sha[:12]}, which is not served (served: "
+                         f"{', '.join(served)}): pass that model or drop the profile")
     return tuple(models)
+
+
+def _tuned_profiles(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
+    """model sha256 -> profile path; every profile is read (and refused) before any model loads."""
+    found: dict[str, str] = {}
+    for path in paths:
+        profile: TunedProfile = load_tuned_profile(path)
+        if profile.model_sha256 in found:
+            raise ServeError(f"tuned profiles {found[profile.model_sha256]} and {path} are for the same model; pass one")
+        found[profile.model_sha256] = os.fspath(path)
+    return found
 
 
 def _is_streaming(runtime: Runtime) -> bool:

@@ -39,10 +39,13 @@ def serve_forever(models: Sequence[str | os.PathLike[str]], options: ServeOption
     served = []
     for model in loaded:
         kind = "streaming" if model.streaming else ("batched" if model.batchable and options.max_batch > 1 else "unbatched")
-        served.append({"name": model.name, "path": str(model.path), "kind": kind, "providers": list(model.runtime.providers)})
+        tuned = model.runtime.tuned.describe() if model.runtime.tuned is not None else None
+        served.append({"name": model.name, "path": str(model.path), "kind": kind, "providers": list(model.runtime.providers),
+                       "tuned": tuned})
         where = f"WebSocket /v2/models/{model.name}/stream" if model.streaming else ""
         if ready is None:
-            announce(f"serving {model.name} ({model.path}; {kind}{', ' + where if where else ''}) on {', '.join(model.runtime.providers)}")
+            announce(f"serving {model.name} ({model.path}; {kind}{', ' + where if where else ''}) on {', '.join(model.runtime.providers)}"
+                     + (f"; tuned: {tuned}" if tuned else ""))
     if ready is not None:
         ready({"url": f"http://{host}:{port}/v2", "metrics": f"http://{host}:{port}/metrics", "models": served})
     else:

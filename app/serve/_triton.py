@@ -12,7 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ortkit.runtime import Runtime, TensorInfo
+from ortkit.base import file_sha256
+from ortkit.runtime import Runtime, SessionSettings, TensorInfo, TunedChoice, load_tuned_profile
 
 from ortkit.serve._codec import v2_datatype
 from ortkit.serve._errors import ServeError
@@ -33,6 +34,10 @@ class TritonOptions:
         threads: the backend's ``intra_op_thread_count`` (per instance).
         kind: ``KIND_CPU`` or ``KIND_GPU``.
         sequence_idle_us: a streaming sequence with no request for this long is released.
+        tuned: a tuned profile file (``ortkit tune``) for the model: its choice for batch
+            ``max_batch`` sets the session parameters (threads, execution mode, optimization
+            level, arena, memory pattern), the EP (CPU, OpenVINO or CUDA) and the file copied
+            (the precision variant that won); ``threads`` must then stay at its default.
     """
 
     max_batch: int = 32
@@ -41,8 +46,11 @@ class TritonOptions:
     threads: int = 1
     kind: str = "KIND_CPU"
     sequence_idle_us: int = 60_000_000
+    tuned: str | None = None
 
     def __post_init__(self) -> None:
+        if self.tuned is not None and self.threads != 1:
+            raise ServeError("a tuned profile sets the threads; do not pass threads with tuned")
         for name in ("max_batch", "max_delay_us", "sequence_idle_us"):
             if getattr(self, name) < 0:
                 raise ServeError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -63,6 +71,10 @@ class TritonRepository:
     model: Path
     streaming: bool
     max_batch: int
+    #: the tuned profile's choice written into the config (None: untuned), and what of it a
+    #: Triton config cannot say (each one line, for the caller to warn about)
+    tuned: TunedChoice | None = None
+    not_carried: tuple[str, ...] = ()
 
 
 def write_triton_repository(model: str | os.PathLike[str], repository: str | os.PathLike[str], *,
@@ -74,7 +86,8 @@ def write_triton_repository(model: str | os.PathLike[str], repository: str | os.
         ModelRejected: from `Runtime`, for a file that cannot be loaded.
     """
     options = options or TritonOptions()
-    runtime = Runtime(model, "cpu")
+    choice, source = _tuned_choice(model, options)
+    runtime = Runtime(source, "cpu")
     name = name or model_label(model)
     streaming, states = _states(runtime)
     state_inputs = {s.input for s in states}
@@ -95,7 +108,14 @@ def write_triton_repository(model: str | os.PathLike[str], repository: str | os.
         lines += _sequence_batching(states, skip, options, max_batch)
     elif max_batch:
         lines += ["dynamic_batching {", f"  max_queue_delay_microseconds: {options.max_delay_us}", "}"]
-    lines += _parameter("intra_op_thread_count", options.threads) + _parameter("inter_op_thread_count", 1)
+    not_carried: tuple[str, ...] = ()
+    if choice is None:
+        lines += _parameter("intra_op_thread_count", options.threads) + _parameter("inter_op_thread_count", 1)
+    else:
+        tuned_lines, not_carried = _tuned_lines(choice)
+        lines += tuned_lines
+        if choice.ep.split(":", 1)[0] in ("cuda", "gpu"):
+            lines = [line.replace("kind: KIND_CPU", "kind: KIND_GPU") for line in lines]
 
     folder = Path(repository) / name
     if folder.exists() and not (folder / "config.pbtxt").is_file():
@@ -104,8 +124,53 @@ def write_triton_repository(model: str | os.PathLike[str], repository: str | os.
     config = folder / "config.pbtxt"
     config.write_text("\n".join(lines) + "\n")
     target = folder / "1" / "model.onnx"
-    shutil.copyfile(model, target)
-    return TritonRepository(name, folder, config, target, streaming, max_batch)
+    shutil.copyfile(source, target)
+    return TritonRepository(name, folder, config, target, streaming, max_batch, choice, not_carried)
+
+
+def _tuned_choice(model: str | os.PathLike[str], options: TritonOptions) -> tuple[TunedChoice | None, str | os.PathLike[str]]:
+    """The profile's choice for ``max_batch`` (checked against the model and this machine) and
+    the file to copy: the precision variant that won, else the model."""
+    if options.tuned is None:
+        return None, model
+    profile = load_tuned_profile(options.tuned)
+    if not Path(model).is_file():
+        raise ServeError(f"model file {model} does not exist")
+    profile.check(file_sha256(model))
+    choice = profile.choice_for(max(options.max_batch, 1))
+    variant = profile.model_path(choice, options.tuned)
+    return choice, variant if variant is not None else model
+
+
+# The onnxruntime backend's graph optimization ``level``: -1 basic, 1 basic plus extended, 2 none;
+# absent: all optimizations (its default, as ortkit's).
+_TRITON_LEVELS = {"basic": -1, "extended": 1, "disabled": 2, "none": 2}
+
+
+def _tuned_lines(choice: TunedChoice) -> tuple[list[str], tuple[str, ...]]:
+    """The config lines for a tuned choice, and what the backend has no parameter for."""
+    settings: SessionSettings = choice.settings
+    ep = choice.ep.split(":", 1)[0]
+    lines: list[str] = []
+    optimization = []
+    if settings.optimization in _TRITON_LEVELS:
+        optimization.append(f"  graph {{ level: {_TRITON_LEVELS[settings.optimization]} }}")
+    if ep in ("openvino", "cuda", "gpu"):
+        where, name = ("cpu_execution_accelerator", "openvino") if ep == "openvino" else ("gpu_execution_accelerator", "cuda")
+        params = "".join(f' parameters {{ key: "{k}" value: "{v}" }}' for k, v in choice.ep_options)
+        optimization.append(f'  execution_accelerators {{ {where}: [ {{ name: "{name}"{params} }} ] }}')
+    elif ep != "cpu":
+        raise ServeError(f"the tuned profile chose EP {choice.ep}, which ortkit cannot write into a Triton config (cpu, openvino, cuda)")
+    if optimization:
+        lines += ["optimization {", *optimization, "}"]
+    lines += _parameter("intra_op_thread_count", settings.threads or 0)
+    lines += _parameter("inter_op_thread_count", settings.inter_op_threads or 1)
+    lines += _parameter("execution_mode", 1 if settings.execution_mode == "parallel" else 0)
+    lines += _parameter("enable_mem_arena", int(settings.cpu_arena)) + _parameter("enable_mem_pattern", int(settings.memory_pattern))
+    not_carried = ()
+    if not settings.spinning:
+        not_carried = ("the onnxruntime backend has no parameter for thread spinning: Triton's sessions spin (the profile measured without)",)
+    return lines, not_carried
 
 
 def _states(runtime: Runtime) -> tuple[bool, tuple[object, ...]]:

@@ -87,8 +87,8 @@ def deployment(models: Sequence[str | os.PathLike[str]], options: ServeOptions |
 
 def build_app(args: Mapping[str, str]) -> Any:
     """Application builder for ``serve run ortkit.serve.ray:build_app models=A.onnx,B.onnx
-    [replicas=N] [threads=N] [instances=N] [max_batch=N] [max_delay_ms=F]``."""
-    known = {"models", "replicas", "threads", "instances", "max_batch", "max_delay_ms"}
+    [replicas=N] [threads=N] [instances=N] [max_batch=N] [max_delay_ms=F] [tuned=P.json,Q.json]``."""
+    known = {"models", "replicas", "threads", "instances", "max_batch", "max_delay_ms", "tuned"}
     unknown = sorted(set(args) - known)
     if unknown or "models" not in args:
         raise ServeError(f"build_app takes {', '.join(sorted(known))} (models is required); got {', '.join(sorted(args))}")
@@ -98,6 +98,8 @@ def build_app(args: Mapping[str, str]) -> Any:
             instances=int(args.get("instances", 1)),
             max_batch=int(args.get("max_batch", 32)),
             max_delay_ms=float(args.get("max_delay_ms", 0.0)),
+            # Replicas may start in another folder: the profiles travel as absolute paths.
+            tuned=tuple(os.path.abspath(p) for p in args["tuned"].split(",")) if args.get("tuned") else (),
         )
         replicas = int(args.get("replicas", 1))
     except ValueError as error:

@@ -19,6 +19,8 @@ from ortkit.cli._options import best_ep
 @click.option("--baseline", default=None, help="PyTorch baselines: torch (eager), torch-compile.")
 @click.option("--baseline-source", default=None, metavar="FILE.py:FACTORY",
               help="The PyTorch module of the (one) model, where its export does not record it (ortkit exports do).")
+@click.option("--tuned", default=None, type=click.Path(dir_okay=False), metavar="PROFILE.json",
+              help="Measure each shape with a tuned profile's choice from `ortkit tune` (EP, threads, settings, precision); rows are tagged tuned.")
 @click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), metavar="PATH", help="SQLite results file.")
 @click.option("--python", "python", default=None, type=click.Path(dir_okay=False), help="Interpreter for the workers (another onnxruntime).")
 @click.option("--target", default=None, metavar="NAME", help="A target from `ortkit target list`: its interpreter runs the workers.")
@@ -31,17 +33,20 @@ from ortkit.cli._options import best_ep
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, db, python, target, ep_library, op_profile, max_time, processes, mode, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
+def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline, baseline_source, tuned, db, python, target, ep_library, op_profile, max_time, processes, mode, timeout, force, as_json) -> None:  # type: ignore[no-untyped-def]
     """Measure latency, throughput and memory of MODEL... (.onnx files or zoo names) over a grid.
 
     Exit status: 0 when every configuration was measured, skipped or unavailable; 4 when some
     failed (crashed, hung or raised: listed in the summary and stored; a rerun retries them)."""
+    from ortkit.base import UsageError
     from ortkit.profiler import Budget, profile
     from ortkit.cli._console import print_summary, progress_bar, summary_json
     from ortkit.profiler import FAILED_EXIT_CODE, parse_list, worker_target
     from ortkit.runtime import parse_ep_libraries
     from ortkit.study import resolve_models
 
+    if tuned is not None and (ep != "auto" or threads != "default"):
+        raise UsageError("--tuned sets the EP and the threads of each configuration; do not pass --ep or --threads with it")
     python, default_ep, tags = worker_target(python, target)
     if ep == "auto":
         ep = default_ep if target or python else best_ep()
@@ -52,7 +57,7 @@ def command(ctx, models, ep, batch, time_, threads, concurrency, chunk, baseline
             parse_list(threads, int, allow_default=True) or [None], concurrency=parse_list(concurrency),
             chunks=parse_list(chunk) or [None], baseline=parse_list(baseline, str), db=db, python=python, tags=tags, ep_library=parse_ep_libraries(ep_library),
             op_profile=op_profile, force=force, budget=Budget(max_time_s=max_time, processes=processes), timeout=timeout, progress=callback,
-            baseline_source=baseline_source, mode=mode,
+            baseline_source=baseline_source, mode=mode, tuned=tuned,
         )
     click.echo(summary_json(summary)) if as_json else print_summary(summary)
     if summary.count("failed"):

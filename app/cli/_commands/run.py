@@ -18,6 +18,8 @@ from ortkit.cli._options import deprecated, forward_to_target, merge, model_file
                    "several joined by '+' share the session in that order: cuda+cpu.")
 @click.option("--ep-library", "ep_library", multiple=True, metavar="NAME=PATH", help="Register a plugin EP library; NAME becomes an EP spec.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help="Intra-op threads (default: onnxruntime's).")
+@click.option("--tuned", default=None, type=click.Path(dir_okay=False), metavar="PROFILE.json",
+              help="Run with a tuned profile from `ortkit tune` (its EP, threads, settings and precision for --shape batch=/time=).")
 @click.option("--target", default=None, metavar="NAME", help="Run in a target from `ortkit target list` (another onnxruntime).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PATH", help="Write the outputs to this .npz file.")
 @click.option("--output", "-o", "old_out", hidden=True, type=click.Path(dir_okay=False), callback=deprecated("--output/-o", "--out"))
@@ -27,7 +29,7 @@ from ortkit.cli._options import deprecated, forward_to_target, merge, model_file
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary (and with --print the values' summary) as JSON.")
 @click.pass_context
 def command(ctx: click.Context, model: str, inputs: tuple[str, ...], shapes: tuple[str, ...], providers: str, ep_library: tuple[str, ...],
-            threads: int | None, target: str | None, out: str | None, old_out: str | None, show: bool, seed: int, cast: bool,
+            threads: int | None, tuned: str | None, target: str | None, out: str | None, old_out: str | None, show: bool, seed: int, cast: bool,
             as_json: bool) -> None:
     """Run the ONNX MODEL (a file or an export folder) on inputs from .npy files or random data.
 
@@ -37,7 +39,8 @@ def command(ctx: click.Context, model: str, inputs: tuple[str, ...], shapes: tup
     from ortkit.runtime import parse_ep_libraries, run_model_files
 
     summary = run_model_files(model_file(model), inputs, shapes, one_session_ep(providers), merge(out, old_out, "--out"), seed=seed, cast=cast,
-                              ep_library=parse_ep_libraries(ep_library), threads=threads, keep_values=show, isolate=True)
+                              ep_library=parse_ep_libraries(ep_library), threads=threads, keep_values=show, isolate=True,
+                              tuned=tuned)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return
