@@ -138,6 +138,8 @@ class Row:
     def label(self) -> str:
         spec = self.spec
         name = self.base if spec.precision == "fp32" else f"{self.base} {spec.precision}"
+        if "tuned" in dict(spec.tags):
+            name += " (tuned)"
         return name if spec.runner == "ort" else f"{name} ({spec.runner})"
 
 

@@ -14,9 +14,10 @@ from ortkit.report._performance import (
     streaming_section,
     throughput_section,
 )
+from ortkit.report._tuning import tuning_section
 from ortkit.report._view import View, slug
 
 __all__ = ["SECTIONS", "View", "slug"]
 
 SECTIONS = (crossover_section, latency_section, throughput_section, streaming_section, memory_section, pareto_section,
-            precision_section, torch_section, fleet_section, ops_section, placement_section, problems_section, environment_section)
+            precision_section, torch_section, tuning_section, fleet_section, ops_section, placement_section, problems_section, environment_section)

@@ -230,6 +230,8 @@ def verdict_table_row(verdict: Verdict) -> tuple[str, ...]:
 
 def _targets(view: View, scenario: Scenario) -> dict[str, list[Row]]:
     task_rows = view.rows(lambda r: r.task == scenario.task and r.spec.runner == "ort")
+    # tuned configurations compete too: a model's best configuration is what a user deploys
+    task_rows += view.tuning_rows(lambda r: r.task == scenario.task and r.spec.runner == "ort" and dict(r.spec.tags).get("tuned") is not None)
     return group_rows(task_rows, view.where)
 
 

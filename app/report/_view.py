@@ -42,6 +42,11 @@ def caveat(rows: Iterable[Row]) -> str:
     return f" [{unstable} of {len(rows)} measurements behind this are unstable]" if unstable else ""
 
 
+def is_tuning(row: Row) -> bool:
+    tags = dict(row.spec.tags)
+    return "tune" in tags or "tuned" in tags
+
+
 def slug(*parts: Any) -> str:
     text = "-".join(str(p) for p in parts if p is not None)
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-").lower()
@@ -70,7 +75,15 @@ class View:
         return self.dataset.family(row)
 
     def rows(self, predicate: Callable[[Row], bool]) -> list[Row]:
-        return self.dataset.select(predicate)
+        """Measured rows, tuning rows left out: a tuned configuration or a tuning race's
+        candidate is not "the" model at that shape (the tuning section and the verdict read them
+        with `tuning_rows`)."""
+        return self.dataset.select(lambda row: not is_tuning(row) and predicate(row))
+
+    def tuning_rows(self, predicate: Callable[[Row], bool]) -> list[Row]:
+        """Rows of `ortkit tune` (tagged ``tune``: race and confirmation) and tuned configurations
+        (tagged ``tuned``)."""
+        return self.dataset.select(lambda row: is_tuning(row) and predicate(row))
 
     def plot(self, kind: str, *args: Any, **kwargs: Any) -> bytes | None:
         """Draw with `plots_module.<kind>`; without figures (findings only) an empty placeholder stands

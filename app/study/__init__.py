@@ -6,7 +6,7 @@ Application layer: it may use every package below it, through their public names
 from __future__ import annotations
 
 from ortkit.study._models import export_zoo_model, resolve_models
-from ortkit.study._study import DEFAULT, QUICK, StudyPlan, TaskPlan, console_progress, discover_targets, run_study
+from ortkit.study._study import DEFAULT, QUICK, StudyPlan, TaskPlan, TunePlan, console_progress, discover_targets, run_study
 from ortkit.study._plan import BUILTIN_PLANS, PlanFileError, builtin_plan, load_plan, parse_plan
 from ortkit.study._sweepfile import (
     Grid,
@@ -35,6 +35,7 @@ __all__ = [
     "ModelFile",
     "QUICK",
     "StudyPlan",
+    "TunePlan",
     "SweepFile",
     "SweepFileError",
     "TargetEntry",

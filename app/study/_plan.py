@@ -18,12 +18,12 @@ from typing import Any
 
 from ortkit.base import UsageError
 from ortkit.report import ScenarioError, scenario_from_dict
-from ortkit.study._study import StudyPlan, TaskPlan
+from ortkit.study._study import StudyPlan, TaskPlan, TunePlan
 
 __all__ = ["PlanFileError", "load_plan", "parse_plan", "builtin_plan", "BUILTIN_PLANS"]
 
 BUILTIN_PLANS = ("quick", "default")
-_TOP = {"name", "seed", "op_profile", "grid", "budget", "task", "scenario", "claims"}
+_TOP = {"name", "seed", "op_profile", "grid", "budget", "task", "scenario", "claims", "tune"}
 _GRID = {"batch", "time", "threads", "precision", "chunk", "baseline_time"}
 _TASK = {"name", "models", "train_seconds", "options"}
 
@@ -69,6 +69,26 @@ def _task(data: Any, source: str, index: int) -> TaskPlan:
     if not isinstance(options, dict):
         raise _fail(source, f"{key}.options", "expected a table of task options")
     return TaskPlan(name, tuple(models), tuple(sorted(options.items())), float(seconds))
+
+
+def _tune(data: Any, source: str) -> TunePlan | None:
+    """``[tune]``: enabled (default true when the table is there), budget_s, max_metric_drop."""
+    if not isinstance(data, dict):
+        raise _fail(source, "tune", "must be a table ([tune])")
+    unknown = sorted(set(data) - {"enabled", "budget_s", "max_metric_drop"})
+    if unknown:
+        raise _fail(source, f"tune.{unknown[0]}", "unknown key; known keys: budget_s, enabled, max_metric_drop")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise _fail(source, "tune.enabled", f"expected true or false, got {enabled!r}")
+    values = {}
+    for key, low in (("budget_s", 1.0), ("max_metric_drop", 0.0)):
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise _fail(source, f"tune.{key}", f"expected a number >= {low:g}, got {value!r}")
+            values[key] = float(value)
+    return TunePlan(**values) if enabled else None
 
 
 def parse_plan(text: str, source: str = "<study>") -> StudyPlan:
@@ -128,6 +148,7 @@ def parse_plan(text: str, source: str = "<study>") -> StudyPlan:
         chunk=_int_list(grid.get("chunk", []), source, "grid.chunk", allow_empty=True),
         baseline_time=_int_list(grid.get("baseline_time", []), source, "grid.baseline_time", allow_empty=True),
         budget=tuple(sorted(budget.items())), op_profile=op_profile, seed=seed, scenarios=scenarios, claims=claims,
+        tune=_tune(data["tune"], source) if "tune" in data else None,
     )
 
 

@@ -51,6 +51,18 @@ class StudyPlan:
     scenarios: tuple[Any, ...] = ()
     #: the claims study (`ClaimsPlan`), or None for none
     claims: Any = None
+    #: `ortkit tune` each fp32 model over the grid and measure its tuned configuration next to
+    #: the default (`TunePlan`), or None for no tuning
+    tune: Any = None
+
+
+@dataclass(frozen=True)
+class TunePlan:
+    """A study file's ``[tune]`` table: tune each fp32 model on the study's grid after export,
+    within ``budget_s`` seconds per model and ``max_metric_drop`` for its precision variants."""
+
+    budget_s: float = 120.0
+    max_metric_drop: float = 0.01
 
 
 def _builtin(name: str) -> StudyPlan:
@@ -203,12 +215,14 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
             files.extend(exported)
     record_accuracy(db, scores)
 
+    tuned = _tune_files(files, plan, db, root / "cache" / "tuned", stamp) if plan.tune is not None else {}
     targets = targets if targets is not None else discover_targets(stamp)
     stamp(f"measuring {len(files)} files on {', '.join(t.ep + ('' if t.target is None else f' ({t.target})') for t in targets)}")
     grid = Grid(batch=plan.batch, time=plan.time, threads=plan.threads, precision=plan.precision, chunk=plan.chunk,
                 baseline=("torch",), baseline_time=plan.baseline_time)
+    # `tuned` only when there is one: a replacement measuring step (the fleet's) keeps its signature
     summaries = (measure or measure_files)(files, targets, grid, db=db, budget=Budget.from_dict(dict(plan.budget)), timeout=300.0,
-                              op_profile=plan.op_profile, force=force, log=stamp, progress=progress)
+                              op_profile=plan.op_profile, force=force, log=stamp, progress=progress, **({"tuned": tuned} if tuned else {}))
     counts = {status: sum(s.count(status) for s in summaries) for status in ("ok", "failed", "skipped", "unavailable")}
     counts["failed"] += export_failures
     claims = []
@@ -224,6 +238,30 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
     report = write_report(dataset, root, scenarios=plan.scenarios, claims=claims, ceilings=ceilings)
     stamp(f"done: {report.html}")
     return StudyResult(root, db, report, scores, counts, time.perf_counter() - start)
+
+
+def _tune_files(files: list[Any], plan: StudyPlan, db: Path, folder: Path, stamp: Callable[[str], None]) -> dict[str, str]:
+    """`ortkit.tune.tune_model` on every fp32 offline file over the study's grid (its variants
+    race under the accuracy constraint); model path -> profile path. A model that cannot be
+    tuned is logged and measured at its defaults only."""
+    from ortkit.base import OrtkitError as _Error
+    from ortkit.tune import tune_model
+
+    profiles = {}
+    for file in files:
+        if file.precision != "fp32" or file.streaming:
+            continue
+        tags = [("base", file.name)] + [(k, v) for k, v in (("family", file.family), ("task", file.task)) if v]
+        try:
+            result = tune_model(file.path, batches=plan.batch, times=plan.time, max_metric_drop=plan.tune.max_metric_drop,
+                                budget_s=plan.tune.budget_s, db=db, out=folder / f"{file.name}.tuned.json", tags=tags)
+        except _Error as error:
+            stamp(f"{file.label}: not tuned: {error}")
+            continue
+        gains = ", ".join(o.gain.describe() if o.confident and o.gain else "default" for o in result.outcomes)
+        stamp(f"{file.label}: tuned in {result.seconds:.0f} s ({gains})")
+        profiles[str(file.path)] = str(result.path)
+    return profiles
 
 
 def _ceilings(path: Path, dataset: Any, plan: StudyPlan, stamp: Callable[[str], None]) -> dict[str, Any]:

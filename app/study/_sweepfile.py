@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ortkit.base import UsageError
 from ortkit.study._sweepdef import (
@@ -292,9 +292,35 @@ def check_targets(targets: Sequence[TargetEntry]) -> None:
         check_eps([target.ep], environments[python])
 
 
+def _add_tuned(summaries: Sequence[Any], profile_path: str) -> None:
+    """The tuned twin of each pending onnxruntime configuration (one per shape), measured in the
+    same rounds; a twin the database already holds is not measured again."""
+    from ortkit.profiler import IN_PROGRESS, ResultStore, tuned_spec
+    from ortkit.runtime import load_tuned_profile
+
+    tuned_profile = load_tuned_profile(profile_path)
+    seen: set[str] = set()
+    for summary in summaries:
+        with ResultStore(summary.db, readonly=True) as store:
+            for spec, env, _ in list(summary.pending) + [(r.spec, r.environment, None) for r in summary.results]:
+                if spec.runner != "ort" or spec.concurrency != 1:
+                    continue
+                twin = tuned_spec(spec, tuned_profile, profile_path)
+                key = twin.key(env.key)
+                if key in seen:
+                    continue
+                seen.add(key)
+                stored = store.get(key)
+                if stored is not None and stored.status == "ok" and stored.metrics.stop_reason != IN_PROGRESS:
+                    summary.results.append(stored)
+                else:
+                    summary.pending.append((twin, env, stored))
+
+
 def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], grid: Grid, *, db: Path, budget: Any, timeout: float = 600.0,
                   op_profile: bool = False, force: bool = False, log: Callable[[str], None] = lambda message: None,
-                  progress: Callable[[Any], None] | None = None, mode: str = "interleaved") -> list[Any]:
+                  progress: Callable[[Any], None] | None = None, mode: str = "interleaved",
+                  tuned: Mapping[str, str] | None = None) -> list[Any]:
     """Measure every file on every target over ``grid`` into ``db`` (what is there is skipped),
     by default in interleaved rounds over all files (``mode="isolated"``: one after another).
 
@@ -302,6 +328,9 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
     spec's time is the chunk); the PyTorch baseline runs for FP32 offline zoo models over
     ``grid.baseline_time`` (default: every time). Each result carries the tags ``base`` (model
     name), ``target``, and ``family``/``task`` when known, which the report groups by.
+    ``tuned`` (model path -> `ortkit tune` profile): each of that file's onnxruntime
+    configurations is also measured with the profile's choice (`ortkit.profiler.tuned_spec`,
+    tagged ``tuned``), in the same interleaved rounds as the default one.
     """
     from ortkit.base import file_sha256
     from ortkit.profiler import ModelSource, measure_pending, profile
@@ -343,6 +372,8 @@ def measure_files(files: Sequence[ModelFile], targets: Sequence[TargetEntry], gr
                 summaries.append(profile([source], [target.ep], grid.batch, call.pop("times"), grid.threads, db=str(db), python=python,
                                           op_profile=op_profile, force=force, budget=budget, timeout=timeout,
                                           tags=tuple(tags), progress=progress, mode=mode, defer=True, **call, **extra))
+            if tuned and str(file.path) in tuned and target is targets[0]:
+                _add_tuned(summaries[-len(calls):], tuned[str(file.path)])
     # Every file's configurations are measured together, in interleaved rounds per shape: the
     # comparisons the report states (CNN vs RNN, INT8 vs FP32, ORT vs PyTorch) are then paired.
     pending = sum(len(s.pending) for s in summaries)
