@@ -11,7 +11,7 @@ and ``--tuned`` load. See docs/tuning.md.
 from __future__ import annotations
 
 from ortkit.tune._precision import DEFAULT_MAX_METRIC_DROP, PrecisionCheck, precision_variants
-from ortkit.tune._race import RaceOutcome, RaceSettings, candidate_spec, race_group
+from ortkit.tune._race import MIN_DROP_ROUNDS, RaceOutcome, RaceSettings, candidate_spec, race_group
 from ortkit.tune._space import EP_KNOBS, Candidate, ShapeGroup, candidates, check_ep_options, shape_groups, thread_options
 from ortkit.tune._tune import ALL_PRECISIONS, DEFAULT_BUDGET_S, TuneResult, tune_model
 
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_BUDGET_S",
     "DEFAULT_MAX_METRIC_DROP",
     "EP_KNOBS",
+    "MIN_DROP_ROUNDS",
     "PrecisionCheck",
     "precision_variants",
     "race_group",

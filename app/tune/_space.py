@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from ortkit.base import UsageError
-from ortkit.runtime import SessionSettings, SettingsError, canonical_ep, provider_name
+from ortkit.runtime import SessionSettings, SettingsError, canonical_ep, is_known_provider, provider_name
 
 __all__ = ["Candidate", "ShapeGroup", "EP_KNOBS", "candidates", "check_ep_options", "shape_groups", "thread_options"]
 
@@ -120,8 +120,9 @@ def candidates(ep: str, cores: int, variants: Sequence[tuple[str, str, str]], *,
     Raises:
         UsageError: an unknown EP name, or no fp32 file.
     """
-    if provider_name(ep) is None and _family(ep) not in EP_KNOBS:
-        raise UsageError(f"unknown execution provider {ep!r}")
+    name = provider_name(ep)
+    if name is None or not is_known_provider(name):
+        raise UsageError(f"unknown execution provider {ep!r}: give one such as cpu, openvino, cuda, tensorrt")
     if not variants or variants[0][0] != "fp32":
         raise UsageError("tuning needs the fp32 model as its first variant")
     _, model, sha = variants[0]

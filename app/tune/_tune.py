@@ -22,6 +22,8 @@ __all__ = ["TuneResult", "tune_model", "DEFAULT_BUDGET_S", "ALL_PRECISIONS"]
 #: seconds of tuning after which no new race stage starts (each group's confirmation still runs)
 DEFAULT_BUDGET_S = 120.0
 ALL_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
+# The share of the budget the races may use; the rest is for the winners' confirmations.
+CONFIRM_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,16 @@ def tune_model(
     base = ProfileSpec(model=str(path), model_sha256=sha, model_label=label, zoo_name=meta.model, family=meta.family,
                        zoo_overrides=tuple(meta.hyperparameters), tags=tuple(tags))
     entrants = candidates(ep, usable_cores(), variants, knobs=knobs)
-    settings = race or RaceSettings()
-    settings = RaceSettings(settings.stage_rounds, settings.slice_s, settings.confirm_rounds, settings.confirm_processes,
-                            started + budget_s, settings.timeout)
+    race = race or RaceSettings()
     outcomes = []
     with ResultStore(db) as store:
         if not store.writable:
             raise OrtkitError(f"results database {db} is read-only; choose another --db")
-        for group in groups:
+        for number, group in enumerate(groups, start=1):
+            # Each group's stages end by its share of the budget, leaving a fifth of it for the
+            # confirmations: a slow first group cannot starve the last one.
+            deadline = started + budget_s * CONFIRM_SHARE * number / len(groups)
+            settings = RaceSettings(race.stage_rounds, race.slice_s, race.confirm_rounds, race.confirm_processes, deadline, race.timeout)
             log(f"group {group.describe()}: {len(entrants)} candidates")
             outcomes.append(race_group(group, entrants, base, store, env, python=python, settings=settings, log=log))
     out_path = Path(out) if out is not None else _default_out(path)
