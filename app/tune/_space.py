@@ -98,7 +98,7 @@ def check_ep_options(ep: str, options: Iterable[tuple[str, str]]) -> None:
     default under another name)."""
     known = {name for name, _ in EP_KNOBS.get(_family(ep), ())}
     for name, _ in options:
-        if name not in known and not name.startswith(("trt_engine_cache_path",)):
+        if name not in known:
             raise SettingsError(f"{ep} has no tuning option {name!r}; tuned options: {', '.join(sorted(known)) or 'none'}")
 
 

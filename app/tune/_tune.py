@@ -127,7 +127,11 @@ def tune_model(
             log(f"group {group.describe()}: {len(entrants)} candidates")
             outcomes.append(race_group(group, entrants, base, store, env, python=python, settings=settings, log=log))
     out_path = Path(out) if out is not None else _default_out(path)
-    profile = TunedProfile(model_sha256=sha, target=TunedTarget.here(), model_label=label, max_metric_drop=max_metric_drop,
+    # The machine is this one; the onnxruntime is the workers' (``--python``/``--target``), which
+    # is where the profile's numbers hold.
+    here = TunedTarget.here()
+    target = TunedTarget(here.cpu, here.cores, str(env_dict.get("onnxruntime") or here.onnxruntime))
+    profile = TunedProfile(model_sha256=sha, target=target, model_label=label, max_metric_drop=max_metric_drop,
                            choices=tuple(_choice(o, out_path) for o in outcomes))
     profile.save(out_path)
     return TuneResult(profile, out_path, tuple(outcomes), checks, str(db), time.monotonic() - started)
