@@ -81,6 +81,8 @@ def test_the_choice_for_the_shape_picks_the_variant_file_that_won(model: Path, t
     with Runtime(model, tuned=path, tuned_shape=(1, None)) as rt:
         np.testing.assert_array_equal(rt.run(X)["y"], want_fp32)
         assert rt.settings == SessionSettings(threads=1)
+    with Runtime(model, tuned=path, tuned_shape=(64, None), isolate=True) as rt:  # the child opens the variant
+        np.testing.assert_array_equal(rt.run(X)["y"], want_int8)
 
 
 def test_a_loaded_profile_object_is_accepted(model: Path) -> None:
