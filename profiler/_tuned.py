@@ -51,6 +51,7 @@ def tuned_spec(
         raise UsageError(f"a tuned profile applies to onnxruntime configurations, not the {spec.runner} runner")
     profile.check(spec.model_sha256, target)
     choice = profile.choice_for(spec.batch, spec.time)
+    profile.check_choice(spec.model_sha256, choice)
     settings = choice.settings
     variant = profile.model_path(choice, profile_path)
     model, sha, precision = spec.model, spec.model_sha256, spec.precision
