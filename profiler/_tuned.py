@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ortkit.base import UsageError
 from ortkit.profiler._spec import ProfileSpec
-from ortkit.runtime import TunedProfile, TunedTarget
+
+if TYPE_CHECKING:  # `import ortkit.profiler` works without onnxruntime (ortkit env, the report)
+    from ortkit.runtime import TunedProfile, TunedTarget
 
 __all__ = ["TUNED_TAG", "tuned_spec"]
 
