@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ortkit.base import UsageError
 from ortkit.profiler._spec import ProfileSpec
-from ortkit.runtime import TunedProfile, TunedTarget
+
+if TYPE_CHECKING:  # `import ortkit.profiler` works without onnxruntime (ortkit env, the report)
+    from ortkit.runtime import TunedProfile, TunedTarget
 
 __all__ = ["TUNED_TAG", "tuned_spec"]
 
@@ -51,6 +54,7 @@ def tuned_spec(
         raise UsageError(f"a tuned profile applies to onnxruntime configurations, not the {spec.runner} runner")
     profile.check(spec.model_sha256, target)
     choice = profile.choice_for(spec.batch, spec.time)
+    profile.check_choice(spec.model_sha256, choice)
     settings = choice.settings
     variant = profile.model_path(choice, profile_path)
     model, sha, precision = spec.model, spec.model_sha256, spec.precision

@@ -52,8 +52,10 @@ def resolve_tuned(
         raise TunedProfileError(f"tuned= takes a profile file or a TunedProfile, got {type(tuned).__name__}")
     if shape is not None and (not isinstance(shape, tuple) or len(shape) != 2):
         raise UsageError(f"tuned_shape must be (batch, time) with time None for models without one, got {shape!r}")
-    profile.check(hashlib.sha256(model_bytes).hexdigest())
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    profile.check(sha)
     choice = profile.choice_for(*shape) if shape is not None else profile.choice_for()
+    profile.check_choice(sha, choice)
     variant = profile.model_path(choice, path)
     return TunedOpen(choice, variant)
 

@@ -337,6 +337,15 @@ class TunedProfile:
                 f"{here.describe()}: run `ortkit tune` here"
             )
 
+    def check_choice(self, model_sha256: str, choice: TunedChoice) -> None:
+        """Refuse a precision variant given in place of the tuned model when the choice for the
+        shape runs another file: the variant would run with settings tuned for another file."""
+        if model_sha256 != self.model_sha256 and model_sha256 != choice.model_sha256:
+            raise TunedProfileMismatch(
+                f"this model {model_sha256[:12]} is one of the tuned profile's precision variants, but for this shape "
+                f"the profile runs {choice.precision} ({choice.model_sha256[:12]}): pass the tuned model {self.model_sha256[:12]}"
+            )
+
     def model_path(self, choice: TunedChoice, profile_path: str | os.PathLike[str]) -> Path | None:
         """The file ``choice`` runs (None: the tuned model itself), checked against its hash."""
         if choice.model_file is None:

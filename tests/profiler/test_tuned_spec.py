@@ -73,6 +73,9 @@ def test_refusals(files: tuple[Path, Path], tmp_path: Path) -> None:
     elsewhere = dataclasses.replace(TunedTarget.here(), onnxruntime="0.1.0")
     with pytest.raises(TunedProfileMismatch, match="onnxruntime 0.1.0"):
         tuned_spec(_spec(model), _profile(model, variant, elsewhere), path)
+    with pytest.raises(TunedProfileMismatch, match="pass the tuned model"):  # a variant, at a shape it did not win
+        tuned_spec(_spec(variant, batch=1), profile, path)
+    assert tuned_spec(_spec(variant, batch=64), profile, path).model == str(variant)
     with pytest.raises(UsageError, match="torch-eager"):
         tuned_spec(_spec(model, runner="torch-eager"), profile, path)
     variant.unlink()

@@ -81,6 +81,12 @@ def test_the_choice_for_the_shape_picks_the_variant_file_that_won(model: Path, t
     with Runtime(model, tuned=path, tuned_shape=(1, None)) as rt:
         np.testing.assert_array_equal(rt.run(X)["y"], want_fp32)
         assert rt.settings == SessionSettings(threads=1)
+    with Runtime(model, tuned=path, tuned_shape=(64, None), isolate=True) as rt:  # the child opens the variant
+        np.testing.assert_array_equal(rt.run(X)["y"], want_int8)
+    with Runtime(variant, tuned=path, tuned_shape=(64, None)) as rt:  # the variant given directly, where it won
+        np.testing.assert_array_equal(rt.run(X)["y"], want_int8)
+    with pytest.raises(TunedProfileMismatch, match="pass the tuned model"):  # ... and where it did not
+        Runtime(variant, tuned=path, tuned_shape=(1, None))
 
 
 def test_a_loaded_profile_object_is_accepted(model: Path) -> None:
