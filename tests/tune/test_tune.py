@@ -81,9 +81,17 @@ def test_the_cli_tunes_and_prints_each_groups_choice(tmp_path: Path) -> None:
     out = tmp_path / "m.tuned.json"
     runner = CliRunner()
     done = runner.invoke(cli, ["tune", str(model), "--ep", "cpu", "--batch", "1", "--time", "16", "--precision", "fp32", "--no-knobs",
-                               "--budget-s", "5", "--db", str(tmp_path / "r.db"), "-o", str(out)])
+                               "--budget-s", "5", "--db", str(tmp_path / "r.db"), "--out", str(out)])
     assert done.exit_code == 0, done.output
     assert "b=1 T=16" in done.output and f"profile: {out}" in done.output
     assert load_tuned_profile(out).choices[0].shapes == ((1, 16),)
+    # again, as JSON: what the first run measured comes from the store (a run its budget cut short
+    # goes on with the next stage)
+    again = runner.invoke(cli, ["tune", str(model), "--ep", "cpu", "--batch", "1", "--time", "16", "--precision", "fp32", "--no-knobs",
+                                "--budget-s", "5", "--db", str(tmp_path / "r.db"), "--out", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    data = json.loads(again.output)
+    assert data["profile"] == str(out) and data["outcomes"][0]["reused"] >= 3
+    assert data["tuned"]["format"] == "ortkit-tuned-profile"
     bad = runner.invoke(cli, ["tune", str(model), "--ep", "warpdrive", "--db", str(tmp_path / "r.db")])
     assert bad.exit_code in (1, 2) and "unknown execution provider 'warpdrive'" in bad.output and "Traceback" not in bad.output

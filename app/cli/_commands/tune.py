@@ -20,8 +20,9 @@ import click
 @click.option("--no-knobs", is_flag=True, help="Race threads and precision only (not spinning, arena, optimisation, EP options).")
 @click.option("--per-shape", is_flag=True, help="One choice per (batch, time) instead of per group of nearby lengths.")
 @click.option("--db", default="ortkit-results.db", show_default=True, type=click.Path(), metavar="PATH", help="SQLite results file (a rerun resumes from it).")
-@click.option("-o", "--out", default=None, type=click.Path(), metavar="PATH", help="Profile file to write [default: MODEL.tuned.json].")
-def command(model, ep, target, python, batch, time_, precision, max_metric_drop, budget_s, no_knobs, per_shape, db, out) -> None:  # type: ignore[no-untyped-def]
+@click.option("--json", "as_json", is_flag=True, help="Print the profile, each group's outcome and the timing as JSON.")
+@click.option("--out", default=None, type=click.Path(), metavar="PATH", help="Profile file to write [default: MODEL.tuned.json].")
+def command(model, ep, target, python, batch, time_, precision, max_metric_drop, budget_s, no_knobs, per_shape, db, as_json, out) -> None:  # type: ignore[no-untyped-def]
     """Find the fastest configuration of MODEL (an fp32 .onnx file or export folder) per shape
     group, confirmed against the default with a confidence interval, and write a tuned profile
     that `ortkit run/profile/serve --tuned PATH` and `Runtime(model, tuned=PATH)` load."""
@@ -35,7 +36,18 @@ def command(model, ep, target, python, batch, time_, precision, max_metric_drop,
     result = tune_model(model, ep=ep, batches=parse_list(batch), times=parse_list(time_) or [None],
                         precisions=tuple(parse_list(precision, str)), max_metric_drop=max_metric_drop, budget_s=budget_s,
                         knobs=not no_knobs, per_shape=per_shape, db=db, out=out, python=python, tags=tags,
-                        log=lambda line: click.echo(line, err=True))
+                        log=lambda line: None if as_json else click.echo(line, err=True))
+    if as_json:
+        import json
+
+        outcomes = [{"shapes": [list(s) for s in o.group.shapes], "probe": list(o.group.probe), "choice": o.choice.describe(),
+                     "winner": o.winner.describe(), "confident": o.confident, "note": o.note, "candidates": len(o.candidates),
+                     "stages": o.stages, "measured": o.measured, "reused": o.reused,
+                     "gain": None if o.gain is None else vars(o.gain)} for o in result.outcomes]
+        precisions = [{"precision": c.precision, "allowed": c.allowed, "reason": c.reason} for c in result.precisions]
+        click.echo(json.dumps({"profile": str(result.path), "db": result.db, "seconds": result.seconds, "outcomes": outcomes,
+                               "precisions": precisions, "tuned": result.profile.to_dict()}, indent=2))
+        return
     for outcome in result.outcomes:
         click.echo(f"{outcome.group.describe()}: {outcome.choice.describe()}")
         click.echo(f"  {outcome.note} ({len(outcome.candidates)} candidates, {outcome.stages} stages, "
