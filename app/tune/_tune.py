@@ -99,7 +99,7 @@ def tune_model(
     env_dict = worker_environment(python)
     unavailable = check_eps([ep], env_dict).get(ep)
     if unavailable:
-        raise UsageError(f"cannot tune for {unavailable}")
+        raise UsageError(f"cannot tune: {unavailable}")
     env = Environment.from_dict(env_dict)
     meta = read_onnx_metadata(path)
     if meta.precision != "fp32":

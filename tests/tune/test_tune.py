@@ -66,7 +66,7 @@ def test_bad_requests_are_one_line_errors_before_measuring(tmp_path: Path) -> No
     model = seq_model(tmp_path / "m.onnx")
     with pytest.raises(UsageError, match="unknown precision 'int4'"):
         tune_model(model, precisions=("fp32", "int4"), db=tmp_path / "r.db")
-    with pytest.raises(UsageError, match="cannot tune for cuda"):
+    with pytest.raises(UsageError, match="cannot tune: cuda"):
         tune_model(model, ep="cuda", db=tmp_path / "r.db")
     with pytest.raises(UsageError, match="model file not found"):
         tune_model(tmp_path / "nope.onnx", db=tmp_path / "r.db")
