@@ -53,12 +53,16 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=120.0)
     parser.add_argument("--work", default="tune-gain")
     parser.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--from-db", action="store_true", help="print the cell tables of a finished run in --work again")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     db = work / "results.db"
     batches, times, cells = _ints(args.batch), _ints(args.time), _ints(args.baseline_time)
-    print(f"machine: {_cpu()}, {os.cpu_count()} cores; load at start: {_uptime()}")
+    if args.from_db:
+        _summary(_from_db(db, args.models.split(","), batches, cells))
+        return
+    print(f"machine: {_cpu()}, {os.cpu_count()} cores; load at start: {_uptime()}", flush=True)
     figures: dict = {"models": {}, "cells": []}
     for name in args.models.split(","):
         model = _export(name, work)
@@ -89,24 +93,43 @@ def _versus_torch(name: str, model: Path, profile_path: Path, batches: list[int]
     defaults = [item for item in summary.pending if item[0].runner == "ort"]
     summary.pending += [(tuned_spec(spec, tuned, profile_path), env, None) for spec, env, _ in defaults]
     measure_pending([summary])
+    return _cells(name, summary.results, batches, cells)
+
+
+def _cells(name: str, results: list, batches: list[int], cells: list[int]) -> list[dict]:
+    """Per cell: the three medians, tuned vs PyTorch, tuned vs default (paired ratios with CIs)."""
     rows = {}
-    for result in summary.results:
+    for result in results:
+        if dict(result.spec.tags).get("tune"):
+            continue  # the race's own rows
         kind = "torch" if result.spec.runner != "ort" else "tuned" if dict(result.spec.tags).get("tuned") else "default"
         rows[(kind, result.spec.batch, result.spec.time)] = result
     out = []
-    print(f"  {'cell':14s} {'default ms':>10s} {'tuned ms':>9s} {'torch ms':>9s}  torch/tuned [95% CI]   torch/default")
+    print(f"  {'cell':14s} {'default ms':>10s} {'tuned ms':>9s} {'torch ms':>9s}  torch/tuned [95% CI]   default/tuned [95% CI]")
     for batch in batches:
         for length in cells:
             d, t, p = (rows.get((k, batch, length)) for k in ("default", "tuned", "torch"))
             if not (d and t and p and d.ok and t.ok and p.ok):
                 print(f"  b={batch} T={length}: not measured ({', '.join(r.message or r.status for r in (d, t, p) if r and not r.ok)})")
                 continue
-            vs_tuned, vs_default = ratio_between(p, t), ratio_between(p, d)
+            vs_torch, gain = ratio_between(p, t), ratio_between(d, t)
             print(f"  b={batch:<3d} T={length:<6d} {d.stats.p50:10.3f} {t.stats.p50:9.3f} {p.stats.p50:9.3f}  "
-                  f"{vs_tuned.estimate:5.2f}x [{vs_tuned.low:.2f}, {vs_tuned.high:.2f}]   {vs_default.estimate:5.2f}x")
+                  f"{vs_torch.estimate:6.2f}x [{vs_torch.low:.2f}, {vs_torch.high:.2f}]   {gain.estimate:5.2f}x [{gain.low:.2f}, {gain.high:.2f}]")
             out.append({"model": name, "batch": batch, "time": length, "default_ms": d.stats.p50, "tuned_ms": t.stats.p50,
-                        "torch_ms": p.stats.p50, "torch_over_tuned": [vs_tuned.estimate, vs_tuned.low, vs_tuned.high],
-                        "torch_over_default": vs_default.estimate, "paired": vs_tuned.paired})
+                        "torch_ms": p.stats.p50, "torch_over_tuned": [vs_torch.estimate, vs_torch.low, vs_torch.high],
+                        "default_over_tuned": [gain.estimate, gain.low, gain.high], "paired": vs_torch.paired})
+    return out
+
+
+def _from_db(db: Path, models: list[str], batches: list[int], cells: list[int]) -> list[dict]:
+    """The cell tables again from a finished run's database (nothing is measured)."""
+    from ortkit.profiler import ResultStore
+
+    results = ResultStore(db, readonly=True).results()
+    out = []
+    for name in models:
+        print(f"\n{name}")
+        out += _cells(name, [r for r in results if r.spec.model_label == name or r.spec.zoo_name == name], batches, cells)
     return out
 
 
@@ -121,6 +144,10 @@ def _summary(cells: list[dict]) -> None:
     below = [f"{c['model']} b={c['batch']} T={c['time']} {c['torch_over_tuned'][0]:.2f}x" for c in cells if c["torch_over_tuned"][0] < 1.0]
     if below:
         print("below 1.0x: " + "; ".join(below))
+    lost = [f"{c['model']} b={c['batch']} T={c['time']} {c['default_over_tuned'][0]:.2f}x" for c in cells if c["default_over_tuned"][2] < 1.0]
+    won = sum(c["default_over_tuned"][1] > 1.0 for c in cells)
+    print(f"tuned vs default at these cells: faster with confidence in {won} of {len(cells)}; slower with confidence in "
+          f"{len(lost)}{': ' + '; '.join(lost) if lost else ''}")
     print(f"load at end: {_uptime()}")
 
 
