@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ortkit.profiler import Budget
-from ortkit.report import build_report, load_dataset
+from ortkit.report import build_report, load_dataset, scenario_from_dict
 from ortkit.study import Grid, ModelFile, PlanFileError, TargetEntry, TunePlan, measure_files, parse_plan
 from ortkit.tune import MIN_DROP_ROUNDS, RaceSettings, tune_model
 
@@ -53,7 +53,11 @@ def test_tuned_configurations_share_rounds_with_the_defaults_and_the_report_show
         default = next(r for r in rows if r is not row and (r.spec.batch, r.spec.time) == (row.spec.batch, row.spec.time))
         assert set(row.metrics.round_ids) == set(default.metrics.round_ids)  # the same rounds: paired
         assert dict(row.spec.tags)["base"] == "seq" and row.spec.threads == result.profile.choice_for(2, row.spec.time).settings.threads
-    report = build_report(load_dataset(db), figures=False)
+    scenario = scenario_from_dict({"name": "scoring", "kind": "offline", "task": "seq-task", "length": 32})
+    report = build_report(load_dataset(db), figures=False, scenarios=[scenario])
+    verdict = report.sections[0]
+    (row,) = verdict.tables[0].rows
+    assert {row[2], row[7]} == {"seq", "seq (tuned)"}  # the tuned configuration competes in the verdict
     section = next(s for s in report.sections if s.title == "What tuning bought")
     (table,) = section.tables
     assert len(table.rows) == 2 and all("x [" in row[6] for row in table.rows)
@@ -64,3 +68,23 @@ def test_tuned_configurations_share_rounds_with_the_defaults_and_the_report_show
     again = measure_files([file], [TargetEntry("cpu")], Grid(batch=(2,), time=(16, 32), threads=(2,)), db=db, budget=budget,
                           tuned={str(model): str(result.path)})
     assert sum(s.measured for s in again) == 0 and len([r for s in again for r in s.results]) == 4
+
+
+def test_the_study_tunes_each_fp32_offline_file_and_skips_the_rest(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ortkit.study import QUICK
+    from ortkit.study._study import _tune_files
+
+    model = seq_model(tmp_path / "m" / "model.onnx", 64)
+    half = seq_model(tmp_path / "m" / "model.fp16.onnx", 64, precision="fp16")
+    files = [ModelFile(model, "seq", "fp32", False, None, (), "cnn", "seq-task"),
+             ModelFile(half, "seq", "fp16", False, None, (), "cnn", "seq-task"),
+             ModelFile(model, "seq", "fp32", True, None, (), "cnn", "seq-task")]
+    plan = replace(QUICK, batch=(1,), time=(16,), tune=TunePlan(budget_s=5.0))
+    lines: list[str] = []
+    profiles = _tune_files(files, plan, tmp_path / "r.db", tmp_path / "tuned", lines.append)
+    assert profiles == {str(model): str(tmp_path / "tuned" / "seq.tuned.json")}
+    assert any(line.startswith("seq: tuned in") for line in lines)
+    rows = load_dataset(tmp_path / "r.db").rows
+    assert rows and all(dict(r.spec.tags)["base"] == "seq" and dict(r.spec.tags)["task"] == "seq-task" for r in rows)
