@@ -86,15 +86,7 @@ def tune_model(
     """
     started = time.monotonic()
     path = _model_file(model)
-    if not (isinstance(budget_s, (int, float)) and 0 < budget_s < 1e6):
-        raise UsageError(f"tuning budget must be a positive number of seconds, got {budget_s!r}")
-    if not (isinstance(max_metric_drop, (int, float)) and max_metric_drop >= 0):
-        raise UsageError(f"--max-metric-drop must be >= 0, got {max_metric_drop!r}")
-    unknown = sorted(set(precisions) - set(ALL_PRECISIONS))
-    if unknown:
-        raise UsageError(f"unknown precision {unknown[0]!r}; use {', '.join(ALL_PRECISIONS)}")
-    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
-        raise UsageError(f"batch sizes must be positive integers, got {list(batches)}")
+    _check_request(budget_s, max_metric_drop, precisions, batches)
     ep = canonical_ep(ep)
     env_dict = worker_environment(python)
     unavailable = check_eps([ep], env_dict).get(ep)
@@ -135,6 +127,18 @@ def tune_model(
                            choices=tuple(_choice(o, out_path) for o in outcomes))
     profile.save(out_path)
     return TuneResult(profile, out_path, tuple(outcomes), checks, str(db), time.monotonic() - started)
+
+
+def _check_request(budget_s: float, max_metric_drop: float, precisions: Sequence[str], batches: Sequence[int]) -> None:
+    if not (isinstance(budget_s, (int, float)) and 0 < budget_s < 1e6):
+        raise UsageError(f"tuning budget must be a positive number of seconds, got {budget_s!r}")
+    if not (isinstance(max_metric_drop, (int, float)) and max_metric_drop >= 0):
+        raise UsageError(f"--max-metric-drop must be >= 0, got {max_metric_drop!r}")
+    unknown = sorted(set(precisions) - set(ALL_PRECISIONS))
+    if unknown:
+        raise UsageError(f"unknown precision {unknown[0]!r}; use {', '.join(ALL_PRECISIONS)}")
+    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
+        raise UsageError(f"batch sizes must be positive integers, got {list(batches)}")
 
 
 def _model_file(model: str | os.PathLike[str]) -> Path:
