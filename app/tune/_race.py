@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+from ortkit.base import OrtkitError
 from ortkit.profiler import IN_PROGRESS, Budget, Environment, Groups, ProfileSpec, Ratio, Result, measure_interleaved, ratio_between
 from ortkit.runtime import TunedGain
 
@@ -151,7 +152,9 @@ def race_group(group: ShapeGroup, entrants: Sequence[Candidate], base: ProfileSp
                 eliminated[i] = f"{result.status}: {result.message or 'no samples'}"
         ok = [i for i in alive if i not in eliminated]
         if not ok:
-            break
+            # Nothing measured (the EP skipped the model, every worker failed): no profile may
+            # claim a choice for this group.
+            raise OrtkitError(f"cannot tune {group.describe()}: no candidate could be measured; the default: {eliminated[0]}")
         pooled = {i: _pooled(history[i]) for i in ok}
         leader = min(ok, key=lambda i: _middle(pooled[i]))
         ratios: dict[int, Ratio] = {i: ratio_between(pooled[i], pooled[leader]) for i in ok if i != leader}

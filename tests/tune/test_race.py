@@ -54,3 +54,28 @@ def test_a_faster_candidate_is_confirmed_in_fresh_processes_with_a_gain_above_on
         again = race_group(GROUP, [heavy, light], base, store, env, settings=QUICK)
     assert again.measured == 0 and again.reused == 4
     assert again.choice == light and again.gain == outcome.gain
+
+
+def test_a_group_where_nothing_can_be_measured_is_an_error_not_a_profile(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    import pytest
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ortkit.base import OrtkitError
+
+    # Loads and takes x (batch, time, 8), but its Reshape to 7 elements fails at run time.
+    shape = numpy_helper.from_array(np.array([7], dtype=np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "bad",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7])], [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, path)
+    bad = Candidate("cpu", SessionSettings(), "fp32", str(path), file_sha256(path))
+    base = ProfileSpec(model=str(path), model_sha256=bad.model_sha256, model_label="bad")
+    env = Environment.from_dict(collect_environment().to_dict())
+    with ResultStore(tmp_path / "r.db") as store, pytest.raises(OrtkitError, match="no candidate could be measured; the default: failed"):
+        race_group(GROUP, [bad, Candidate("cpu", SessionSettings(threads=1), "fp32", str(path), bad.model_sha256)], base, store, env,
+                   settings=QUICK)
