@@ -4,7 +4,10 @@
 FLOPs; an elementwise op is 1 FLOP per output element (activations included); the FLOPs of
 recurrent ops cover the gate matrix products, bias adds, gate activations and state updates for
 every time step and direction. Ops that only move data (Reshape, Transpose, Gather, Concat...)
-cost 0. Any op this module does not know, or whose shapes onnx shape inference cannot resolve
+cost 0. A convolution costs 2 x output elements x (input channels / group) x kernel size, plus
+one add per output element for its bias: strides, dilations, padding and groups enter through the
+output shape, which shape inference gives after small input-independent subgraphs (an exporter's
+computed pads) are folded to constants. Any op this module does not know, or whose shapes onnx shape inference cannot resolve
 at the given input shapes, is listed in ``uncounted_ops``: it is never silently counted as 0.
 """
 
@@ -91,7 +94,7 @@ def count_flops(model: ModelProto, shapes: Mapping[str, Sequence[int] | int] | N
             contradicts a fixed dim.
     """
     shapes = dict(shapes or {})
-    prepared = _concrete_model(model, shapes)
+    prepared = _fold_constants(_concrete_model(model, shapes))
     try:
         inferred = onnx.shape_inference.infer_shapes(prepared, check_type=False, strict_mode=False, data_prop=True)
     except Exception:  # inference failed: nothing can be trusted, so nothing is counted
@@ -166,6 +169,49 @@ def _concrete_model(model: ModelProto, shapes: dict[str, Sequence[int] | int]) -
     return out
 
 
+# Ops evaluated when all their inputs are constants: exporters compute a Pad's pads (a causal
+# convolution's left padding) with such chains, and shape inference does not propagate through
+# them, which left every op after the first Pad unsized (a TCN's count was a lower bound).
+_FOLDABLE = frozenset(
+    """Constant ConstantOfShape Concat Reshape Slice Transpose Cast Squeeze Unsqueeze Gather Add Sub
+    Mul Div Neg Range Identity Expand Tile Flatten Min Max Abs Equal Where Not""".split()
+)
+
+
+def _fold_constants(model: ModelProto) -> ModelProto:
+    """``model`` with the small outputs of input-independent nodes (`_FOLDABLE`) turned into
+    initializers, so shape inference sees the values (pads, shapes) they compute."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    kept, folded = [], []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if (node.domain in ("", "ai.onnx") and node.op_type in _FOLDABLE and all(name in values for name in inputs)
+                and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)):
+            try:
+                results = ReferenceEvaluator(node, opsets={"": opset} if opset else None).run(None, {n: values[n] for n in inputs})
+            except Exception:  # noqa: BLE001 - an op the evaluator cannot run stays in the graph, unfolded
+                results = None
+            if results is not None and all(np.asarray(r).size <= _SMALL_INITIALIZER for r in results):
+                for name, result in zip(node.output, results):
+                    values[name] = np.asarray(result)
+                    folded.append(numpy_helper.from_array(np.asarray(result), name))
+                continue
+        kept.append(node)
+    if not folded:
+        return model
+    out = ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(kept)
+    out.graph.initializer.extend(folded)
+    return out
+
+
 def _shape_map(graph: GraphProto) -> dict[str, tuple[int, ...] | None]:
     known: dict[str, tuple[int, ...] | None] = {}
     for value in [*graph.input, *graph.value_info, *graph.output]:
@@ -222,10 +268,11 @@ def _node_flops(node: onnx.NodeProto, known: Mapping[str, tuple[int, ...] | None
         bias = math.prod(out) if len(node.input) > 2 and node.input[2] else 0
         return 2 * math.prod(out) * k + bias
     if op in _CONV_LIKE:
-        _, wi, bi = _CONV_LIKE[op]
-        w, out = shape(wi), shape(0, outputs=True)
+        xi, wi, bi = _CONV_LIKE[op]
+        w, out = shape(wi), shape(0, outputs=True) or _conv_output(node, shape(xi), shape(wi))
         if w is None or out is None:
             return None
+        # every output element is a dot product over C/group input channels x the kernel
         bias = math.prod(out) if bi is not None and len(node.input) > bi and node.input[bi] else 0
         return 2 * math.prod(out) * math.prod(w[1:]) + bias
     if op == "ConvTranspose":
@@ -237,6 +284,30 @@ def _node_flops(node: onnx.NodeProto, known: Mapping[str, tuple[int, ...] | None
     if op in _RECURRENT:
         return _recurrent_flops(node, _RECURRENT[op], shape(0))
     return None
+
+
+def _conv_output(node: onnx.NodeProto, x: tuple[int, ...] | None, w: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """A convolution's output shape from its input, weight and attributes (kernel, strides,
+    dilations, pads or auto_pad), for when shape inference left it unknown."""
+    if x is None or w is None or len(x) != len(w) or len(x) < 3:
+        return None
+    spatial = len(x) - 2
+    kernel = list(_attr(node, "kernel_shape", w[2:]))
+    strides = list(_attr(node, "strides", [1] * spatial))
+    dilations = list(_attr(node, "dilations", [1] * spatial))
+    pads = list(_attr(node, "pads", [0] * (2 * spatial)))
+    auto_pad = _attr(node, "auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    dims = []
+    for i in range(spatial):
+        span = dilations[i] * (kernel[i] - 1) + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            dims.append(-(-x[2 + i] // strides[i]))
+        elif auto_pad == "VALID":
+            dims.append((x[2 + i] - span) // strides[i] + 1)
+        else:
+            dims.append((x[2 + i] + pads[i] + pads[i + spatial] - span) // strides[i] + 1)
+    return None if any(d < 1 for d in dims) else (x[0], w[0], *dims)
 
 
 def _recurrent_flops(node: onnx.NodeProto, kind: str, x: tuple[int, ...] | None) -> int | None:
