@@ -185,26 +185,47 @@ def streaming_section(view: View) -> Section:
 
 def memory_section(view: View) -> Section:
     section = Section(
-        "Peak memory vs sequence length",
-        "Peak resident memory of the worker process (model, session, arena and inputs) against T.",
+        "Memory vs sequence length",
+        "The model's own memory: the worker's peak RSS above the same worker's bare-process baseline (Python, numpy and "
+        "onnxruntime loaded, no model yet), so it counts the session, weights, arena, inputs and outputs, not the runtime. "
+        "Results stored without a baseline show the whole process's peak instead, and say so.",
     )
     rows = [r for r in view.rows(lambda r: view.offline(r) and r.spec.runner == "ort") if r.peak_rss_bytes]
+    table = []
     for where, group in sorted(group_rows(rows, view.where).items()):
+        # one measure per figure: the model's own when every row has its baseline, else the process's peak
+        own = all(r.model_memory_bytes is not None for r in group)
+        what = "model memory (peak above bare process)" if own else "whole-process peak RSS"
+
+        def value(row: Row) -> float | None:
+            return row.model_memory_bytes if own else row.peak_rss_bytes
+
         panels = []
         for batch, batch_rows in sorted(group_rows(group, lambda r: r.spec.batch).items()):
             series = []
             for label, line in sorted(group_rows(batch_rows, Row.label).items()):
                 line = sorted(line, key=lambda r: r.spec.time or 0)
-                series.append(make_series(label, [float(r.spec.time or 0) for r in line], [(r.peak_rss_bytes or math.nan) / 2**20 for r in line]))
+                series.append(make_series(label, [float(r.spec.time or 0) for r in line], [(value(r) or math.nan) / 2**20 for r in line],
+                                          color=line[0].base))
                 if batch == max(r.spec.batch for r in group) and len(line) > 1:
                     section.findings.append(
-                        f"On {where} at batch {batch}, {label} peaks at {fmt_mib(line[0].peak_rss_bytes)} at T = {line[0].spec.time} "
-                        f"and {fmt_mib(line[-1].peak_rss_bytes)} at T = {line[-1].spec.time}."
+                        f"On {where} at batch {batch}, {label} takes {fmt_mib(value(line[0]))} ({what}) at T = {line[0].spec.time} "
+                        f"and {fmt_mib(value(line[-1]))} at T = {line[-1].spec.time}."
                     )
+                for r in [line[0], *line[1:][-1:]]:  # the shortest and the longest length
+                    table.append((where, str(batch), label, str(r.spec.time), fmt_mib(r.model_memory_bytes) if r.model_memory_bytes is not None else "-",
+                                  fmt_mib(r.peak_rss_bytes), fmt_mib(r.baseline_rss_bytes) if r.baseline_rss_bytes is not None else "-"))
             panels.append((f"batch {batch}", series))
-        png = view.plot("grid_figure", panels, f"Peak memory vs T on {where}", "sequence length T", "peak RSS (MiB)", logy=False)
+        unit = "model memory above bare process (MiB)" if own else "whole-process peak RSS (MiB)"
+        png = view.plot("grid_figure", panels, f"{what[0].upper()}{what[1:]} vs T on {where}", "sequence length T", unit, logy=False)
         if png is not None:
-            section.figures.append(Figure(slug("memory", where), f"Peak memory vs sequence length on {where}.", png))
+            caption = (f"The model's own memory (peak RSS above the bare-process baseline) vs sequence length on {where}." if own else
+                       f"Whole-process peak RSS vs sequence length on {where} (these results carry no bare-process baseline: "
+                       "Python and onnxruntime are included).")
+            section.figures.append(Figure(slug("memory", where), caption, png))
+    if table:
+        section.tables.append(Table(("target", "batch", "model", "T", "model memory", "whole-process peak", "bare-process baseline"),
+                                    tuple(table)))
     if not section.figures:
         section.notes.append("No peak-memory measurements: figure omitted.")
     return section
