@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-__all__ = ["Series", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "budget_figure", "has_data", "style_of",
+__all__ = ["Series", "Mark", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "budget_figure", "has_data", "style_of",
            "text_overlaps"]
 
 DPI = 96
@@ -46,6 +46,30 @@ class Series:
     @property
     def drawable(self) -> bool:
         return any(math.isfinite(v) and v > 0 for v in self.y)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point marked on a curve (a crossover at ``x``, on the curve at ``y``) with its interval
+    ``low``..``high`` drawn as a shaded vertical span; ``colors`` are the keys (model names) of the
+    marker's face and edge."""
+
+    label: str
+    x: float
+    y: float
+    low: float
+    high: float
+    colors: tuple[str, str]
+
+
+def _draw_marks(ax, marks: Sequence[Mark]) -> None:  # type: ignore[no-untyped-def]
+    for mark in marks:
+        face, _ = style_of(mark.colors[0])
+        edge, _ = style_of(mark.colors[1])
+        if mark.high > mark.low:
+            ax.axvspan(mark.low, mark.high, color=edge, alpha=0.12, linewidth=0)
+        ax.plot([mark.x], [mark.y], marker="X", markersize=10, color=face, markeredgecolor=edge, markeredgewidth=1.5, linestyle="none",
+                label=mark.label, zorder=4)
 
 
 def _figure(width: float, height: float, layout: str | None = None):  # type: ignore[no-untyped-def]
@@ -204,8 +228,10 @@ def line_figure(series: Sequence[Series], title: str, xlabel: str, ylabel: str, 
     return _png(fig)
 
 
-def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True) -> bytes | None:
-    """Several small axes side by side (e.g. one per batch size); empty panels are dropped."""
+def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True,
+                marks: dict[str, Sequence[Mark]] | None = None) -> bytes | None:
+    """Several small axes side by side (e.g. one per batch size); empty panels are dropped.
+    ``marks`` (by panel name) are drawn on their panel, named in the shared legend."""
     panels = [(name, [s for s in series if s.drawable]) for name, series in panels]
     panels = [(name, series) for name, series in panels if series]
     if not panels:
@@ -222,6 +248,7 @@ def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlab
     for index, (name, series) in enumerate(panels):
         ax = axes[index // columns][index % columns]
         _draw_lines(ax, series, logx, logy)
+        _draw_marks(ax, (marks or {}).get(name, ()))
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)

@@ -35,6 +35,9 @@ class Accuracy:
     higher_is_better: bool
     value: float
     precision: str = "fp32"
+    #: the task's own sequence length (what the model was trained and scored at); None when not
+    #: recorded (accuracies stored before it was)
+    length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
