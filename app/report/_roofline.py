@@ -67,6 +67,20 @@ def bound_of(fraction: float) -> str:
     return "latency-bound" if fraction < LATENCY_BOUND else "memory-bound"
 
 
+def _bounds_by_shape(rows: Sequence[Row], ceiling: Ceiling) -> str:
+    """Where a model is compute-, memory- or latency-bound, as ranges of T per batch:
+    "latency-bound at b=1 T=16-256, memory-bound at b=1 T=1024-4096"."""
+    shapes: dict[tuple[str, int], list[int]] = {}
+    for row in sorted(rows, key=lambda r: (r.spec.batch, r.spec.time or 0)):
+        bound = bound_of((row.gflops_s or 0) / ceiling.ort_gflops)
+        shapes.setdefault((bound, row.spec.batch), []).append(int(row.spec.time or 0))
+    parts = []
+    for (bound, batch), times in shapes.items():
+        span = f"T={times[0]}" if len(times) == 1 else f"T={times[0]}-{times[-1]}"
+        parts.append(f"{bound} at b={batch} {span}")
+    return ", ".join(parts)
+
+
 def roofline_section(view: View, ceilings: dict[str, Ceiling]) -> Section:
     section = Section(
         "Distance to the machine's limit",
@@ -96,6 +110,7 @@ def roofline_section(view: View, ceilings: dict[str, Ceiling]) -> Section:
             top = max(line, key=lambda r: r.gflops_s or 0)
             fraction = (top.gflops_s or 0) / ceiling.ort_gflops
             table.append((where, label, f"b={top.spec.batch}, T={top.spec.time}", f"{top.gflops_s:.3g}", f"{fraction:.1%}", bound_of(fraction)))
+            section.findings.append(f"On {where}, {label} is {_bounds_by_shape(line, ceiling)}.")
         png = view.plot("budget_figure", series, ceiling.ort_gflops, f"GEMM ceiling {ceiling.ort_gflops:.3g} GFLOP/s (onnxruntime, n={ceiling.n})",
                         f"Achieved GFLOP/s on {where}", "MFLOPs per call", "achieved GFLOP/s")
         if png is not None:
