@@ -5,8 +5,8 @@ MatMul at the study's thread count), kept in ``ceiling.json`` beside the results
 configuration reaching at least half the onnxruntime ceiling is called compute-bound; below a
 tenth, latency-bound (per-call overheads and small, dependent steps dominate: the recurrent case);
 in between, memory-bound (the arithmetic is there, the data movement limits it). The FLOPs are
-counted on the graph at each shape, so a recurrent model's count is exact and a quantized one's
-counts integer multiply-adds as FLOPs.
+counted on the graph at each shape (`ortkit.runtime.count_flops`), exactly for recurrent and
+convolutional models; a quantized one counts integer multiply-adds as FLOPs.
 """
 
 from __future__ import annotations
