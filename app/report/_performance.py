@@ -91,7 +91,7 @@ def _crossover_marks(view: View, batch: int, rows: Sequence[Row]) -> tuple[list[
     marks, said = [], []
     for pair in pair_crossovers(view, ort):
         result = pair.result
-        mark = pair.mark([r for r in ort if r.base == pair.cnn], prefix=f"b{batch}: ")
+        mark = pair.mark([r for r in ort if r.base == pair.cnn], prefix=f"batch {batch}, ")
         if mark is not None:
             marks.append(mark)
             said.append(f"{pair.cnn} x {pair.rnn} at batch {batch}: T ~ {result.time:.0f} (95% CI {result.low:.0f} to {result.high:.0f}), marked X")
@@ -122,7 +122,8 @@ class PairCrossover:
         y = _on_curve([(float(r.spec.time or 0), r.median_ms) for r in cnn_rows], result.time)
         if y is None:
             return None
-        label = f"{prefix}{self.cnn} x {self.rnn}: T ~ {result.time:.0f} [{result.low or 0:.0f}, {result.high or 0:.0f}]"
+        # two lines: the pair's names are as long as a series label, and the legend has that width
+        label = f"{self.cnn} x {self.rnn}:\n{prefix}T ~ {result.time:.0f} [{result.low or 0:.0f}, {result.high or 0:.0f}]"
         return Mark(label, result.time, y, result.low or result.time, result.high or result.time, (self.rnn, self.cnn))
 
 

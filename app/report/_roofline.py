@@ -111,7 +111,7 @@ def roofline_section(view: View, ceilings: dict[str, Ceiling]) -> Section:
             fraction = (top.gflops_s or 0) / ceiling.ort_gflops
             table.append((where, label, f"b={top.spec.batch}, T={top.spec.time}", f"{top.gflops_s:.3g}", f"{fraction:.1%}", bound_of(fraction)))
             section.findings.append(f"On {where}, {label} is {_bounds_by_shape(line, ceiling)}.")
-        png = view.plot("budget_figure", series, ceiling.ort_gflops, f"GEMM ceiling {ceiling.ort_gflops:.3g} GFLOP/s (onnxruntime, n={ceiling.n})",
+        png = view.plot("budget_figure", series, ceiling.ort_gflops, f"GEMM ceiling {ceiling.ort_gflops:.3g} GFLOP/s\n(onnxruntime, n={ceiling.n})",
                         f"Achieved GFLOP/s on {where}", "MFLOPs per call", "achieved GFLOP/s")
         if png is not None:
             section.figures.append(Figure(f"roofline-{key[:6]}", f"Achieved GFLOP/s per model on {where} against the GEMM ceiling.", png))

@@ -30,7 +30,7 @@ def test_crossovers_are_marked_on_the_latency_curve(synthetic: Dataset, monkeypa
     (fig, overlaps), = figures
     assert overlaps == []
     marks = _marks(fig)["batch 1"]
-    by_pair = {label.split(":")[1].strip(): x for x, label in marks}
+    by_pair = {label.split(":")[0]: x for x, label in marks}
     assert by_pair["tcn x lstm"] == pytest.approx(1600, rel=0.02) and by_pair["tcn x gru"] == pytest.approx(2500, rel=0.02)
     # the CI of each crossover is a shaded span around its marker
     spans = [patch for patch in fig.axes[0].patches]
