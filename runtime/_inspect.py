@@ -95,10 +95,11 @@ def count_flops(model: ModelProto, shapes: Mapping[str, Sequence[int] | int] | N
     """
     shapes = dict(shapes or {})
     prepared = _fold_constants(_concrete_model(model, shapes))
-    try:
-        inferred = onnx.shape_inference.infer_shapes(prepared, check_type=False, strict_mode=False, data_prop=True)
-    except Exception:  # inference failed: nothing can be trusted, so nothing is counted
-        inferred = prepared
+    inferred = _infer(prepared)
+    if _type_contrib_recurrent(inferred):
+        # onnx does not know com.microsoft's DynamicQuantizeLSTM: with its outputs typed, the
+        # ops after it (a quantized model's head) get their shapes too
+        inferred = _infer(inferred)
     known = _shape_map(inferred.graph)
     per_op: dict[str, int] = {}
     uncounted: set[str] = set()
@@ -110,6 +111,33 @@ def count_flops(model: ModelProto, shapes: Mapping[str, Sequence[int] | int] | N
         else:
             per_op[op] = per_op.get(op, 0) + flops
     return FlopCount(total=sum(per_op.values()), per_op_type=per_op, uncounted_ops=tuple(sorted(uncounted)))
+
+
+def _infer(model: ModelProto) -> ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception:  # inference failed: nothing can be trusted, so nothing is counted
+        return model
+
+
+def _type_contrib_recurrent(model: ModelProto) -> bool:
+    """Add the output shapes of contrib recurrent nodes (Y: T, directions, B, H; Y_h, Y_c:
+    directions, B, H) that inference left unknown; True when any was added."""
+    known = _shape_map(model.graph)
+    added = False
+    for node in model.graph.node:
+        if node.domain != "com.microsoft" or node.op_type not in _RECURRENT or not node.input or not node.output:
+            continue
+        x, hidden = known.get(node.input[0]), _attr(node, "hidden_size")
+        if x is None or len(x) != 3 or not hidden or _attr(node, "layout", 0) != 0:
+            continue
+        directions = 2 if _attr(node, "direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+        shapes = [(x[0], directions, x[1], hidden), (directions, x[1], hidden), (directions, x[1], hidden)]
+        for name, shape in zip(node.output, shapes):
+            if name and known.get(name) is None:
+                model.graph.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
+                added = True
+    return added
 
 
 def _concrete_model(model: ModelProto, shapes: dict[str, Sequence[int] | int]) -> ModelProto:

@@ -168,3 +168,19 @@ def test_causal_conv_with_computed_pads_is_counted_exactly() -> None:
     # padded to 34 steps, the dilated kernel spans 5: 30 outputs per channel, 4 channels x 3 taps each
     assert count.per_op_type["Conv"] == 2 * (2 * 8 * 30) * (4 * 3) + 2 * 8 * 30
     assert count.per_op_type["Relu"] == 2 * 8 * 30
+
+
+def test_ops_after_a_contrib_lstm_are_counted() -> None:
+    # onnx's shape inference does not know com.microsoft's DynamicQuantizeLSTM; its outputs are
+    # typed from its input and hidden_size, so the head after it is sized and counted
+    t, b, f, h = 12, 2, 3, 5
+    lstm = helper.make_node("DynamicQuantizeLSTM", ["x", "W", "R"], ["Y", "Y_h"], domain="com.microsoft", hidden_size=h)
+    nodes = [lstm, helper.make_node("Squeeze", ["Y_h", "axis0"], ["last"]), helper.make_node("MatMul", ["last", "Wm"], ["y"])]
+    inits = [_w("W", 1, f, 4 * h), _w("R", 1, h, 4 * h), numpy_helper.from_array(np.array([0], np.int64), "axis0"), _w("Wm", h, 4)]
+    graph = helper.make_graph(nodes, "g", [_vi("x", "time", "batch", f)], [_vi("y", "batch", 4)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    count = count_flops(model, {"time": t, "batch": b})
+    assert count.complete, count.uncounted_ops
+    assert count.per_op_type["MatMul"] == 2 * b * 4 * h
+    assert count.per_op_type["com.microsoft.DynamicQuantizeLSTM"] == (2 * b * 4 * h * (f + h) + b * h * (4 + 5)) * t
