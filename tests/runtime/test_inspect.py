@@ -135,7 +135,7 @@ def test_conv_with_stride_dilation_groups_and_padding() -> None:
     model = _model([conv], [_vi("x", 2, 4, 50)], [_vi("y", 2, 6, 24)], [_w("W", 6, 2, 3), _w("b", 6)])
     assert count_flops(model).total == 2 * (2 * 6 * 24) * (2 * 3) + 2 * 6 * 24
     # the same count from the attributes alone, when shape inference gave no output shape
-    from ortkit.runtime._inspect import _conv_output
+    from ortkit.runtime._flops import _conv_output
 
     assert _conv_output(conv, (2, 4, 50), (6, 2, 3)) == (2, 6, 24)
     same = helper.make_node("Conv", ["x", "W"], ["y"], strides=[2], auto_pad="SAME_UPPER")
