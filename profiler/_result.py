@@ -52,7 +52,10 @@ class Metrics:
     concurrency_calls: int | None = None
     concurrency_wall_s: float | None = None
     peak_rss_bytes: int | None = None
-    rss_growth_bytes: int | None = None
+    rss_growth_bytes: int | None = None  # RSS after timing minus RSS before the session (current, not peak)
+    # RSS of the bare worker (numpy, onnx and onnxruntime imported, no model loaded): peak_rss_bytes
+    # minus this is what the model itself costs (session, weights, arena, inputs and outputs)
+    baseline_rss_bytes: int | None = None
     gpu_memory_bytes: int | None = None
     model_size_bytes: int | None = None
     flops: int | None = None

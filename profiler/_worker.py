@@ -193,6 +193,9 @@ def _time(call: Callable[[], object], spec: ProfileSpec, budget: Budget, metrics
 def _ort(spec: ProfileSpec, budget: Budget) -> ProcessRun:
     import onnx
 
+    import ortkit.runtime  # noqa: F401 - numpy and onnxruntime loaded first: their memory is the bare process's
+    # The bare process (interpreter, numpy, onnx, onnxruntime): the peak above it is the model's own.
+    baseline = rss_bytes()
     sigs, _ = model_signature(spec.model)
     states = streaming_states(onnx.load(spec.model, load_external_data=False))
     # The initial state of a streaming export is zeros; it is carried only when streaming chunks.
@@ -214,6 +217,7 @@ def _ort(spec: ProfileSpec, budget: Budget) -> ProcessRun:
     rss1 = rss_bytes()
     metrics["peak_rss_bytes"] = peak_rss_bytes()
     metrics["rss_growth_bytes"] = rss1 - rss0 if rss0 is not None and rss1 is not None else None
+    metrics["baseline_rss_bytes"] = baseline
     metrics["gpu_memory_bytes"] = gpu_memory_bytes()
     profile = op_profile(spec.model, rt.session, feeds, spec.threads) if spec.op_profile else None
     return ProcessRun(status="ok", samples_ms=tuple(samples), warmup_ms=tuple(warmup), metrics=Metrics.from_dict(metrics), op_profile=profile)

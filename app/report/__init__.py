@@ -10,7 +10,7 @@ from ortkit.report._report import STUDY_FILE, ReportPaths, build_report, load_sc
 from ortkit.report._reportdata import Accuracy, Dataset, Row, load_dataset, most_common, record_accuracy
 from ortkit.report._roofline import CEILING_FILE, Ceiling, load_ceilings, save_ceilings
 from ortkit.report._scenarios import SCENARIO_KINDS, Scenario, ScenarioError, scenario_from_dict
-from ortkit.report._verdict import Margin, margin
+from ortkit.report._verdict import Margin, margin, paired_margin
 
 __all__ = [
     "Accuracy",
@@ -35,6 +35,7 @@ __all__ = [
     "load_scenarios",
     "margin",
     "most_common",
+    "paired_margin",
     "print_comparison",
     "record_accuracy",
     "render_html",

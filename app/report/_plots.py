@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-__all__ = ["Series", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "budget_figure", "has_data", "style_of",
+__all__ = ["Series", "Mark", "line_figure", "grid_figure", "pareto_figure", "shares_figure", "budget_figure", "has_data", "style_of",
            "text_overlaps"]
 
 DPI = 96
@@ -46,6 +46,30 @@ class Series:
     @property
     def drawable(self) -> bool:
         return any(math.isfinite(v) and v > 0 for v in self.y)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point marked on a curve (a crossover at ``x``, on the curve at ``y``) with its interval
+    ``low``..``high`` drawn as a shaded vertical span; ``colors`` are the keys (model names) of the
+    marker's face and edge."""
+
+    label: str
+    x: float
+    y: float
+    low: float
+    high: float
+    colors: tuple[str, str]
+
+
+def _draw_marks(ax, marks: Sequence[Mark]) -> None:  # type: ignore[no-untyped-def]
+    for mark in marks:
+        face, _ = style_of(mark.colors[0])
+        edge, _ = style_of(mark.colors[1])
+        if mark.high > mark.low:
+            ax.axvspan(mark.low, mark.high, color=edge, alpha=0.12, linewidth=0)
+        ax.plot([mark.x], [mark.y], marker="X", markersize=10, color=face, markeredgecolor=edge, markeredgewidth=1.5, linestyle="none",
+                label=mark.label, zorder=4)
 
 
 def _figure(width: float, height: float, layout: str | None = None):  # type: ignore[no-untyped-def]
@@ -118,7 +142,8 @@ def _renderer(fig):  # type: ignore[no-untyped-def]
 
 def text_overlaps(fig) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """Pairs of drawn texts of a figure whose bounding boxes (from matplotlib's own renderer)
-    overlap: titles, axis labels, tick labels inside the view, annotations and legend entries."""
+    overlap: titles, axis labels, tick labels inside the view, annotations and legend entries; and
+    (text, `FIGURE_EDGE`) for a text that runs over the figure's edge."""
     from matplotlib.text import Text
 
     renderer = _renderer(fig)
@@ -143,11 +168,18 @@ def text_overlaps(fig) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
         box = text.get_window_extent(renderer)
         if box.width > 0 and box.height > 0:
             boxes.append((text.get_text(), box.shrunk(0.96, 0.9)))
-    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+    pairs = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+    # a text cut by the figure's edge is as unreadable as one under another text
+    page = fig.bbox
+    return pairs + [(a, FIGURE_EDGE) for a, box in boxes if box.x0 < page.x0 or box.x1 > page.x1 or box.y0 < page.y0 or box.y1 > page.y1]
+
+
+#: the partner named by `text_overlaps` for a text that runs over the figure's edge
+FIGURE_EDGE = "(figure edge)"
 
 
 def _draw_lines(ax, series: Sequence[Series], logx: bool, logy: bool) -> None:  # type: ignore[no-untyped-def]
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     # a series' `color` is a key (the model's name), so a model and its baseline share a colour
     xs_all: set[float] = set()
@@ -178,6 +210,10 @@ def _draw_lines(ax, series: Sequence[Series], logx: bool, logy: bool) -> None:  
         ax.xaxis.set_minor_formatter(NullFormatter())
     if logy:
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        if 0 < low and 2.5 <= high / low < 30:
+            # over less than a decade and a half a plain log axis shows one label or none: label 1, 2, 5 x 10^k
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
@@ -204,8 +240,10 @@ def line_figure(series: Sequence[Series], title: str, xlabel: str, ylabel: str, 
     return _png(fig)
 
 
-def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True) -> bytes | None:
-    """Several small axes side by side (e.g. one per batch size); empty panels are dropped."""
+def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlabel: str, ylabel: str, logx: bool = True, logy: bool = True,
+                marks: dict[str, Sequence[Mark]] | None = None) -> bytes | None:
+    """Several small axes side by side (e.g. one per batch size); empty panels are dropped.
+    ``marks`` (by panel name) are drawn on their panel, named in the shared legend."""
     panels = [(name, [s for s in series if s.drawable]) for name, series in panels]
     panels = [(name, series) for name, series in panels if series]
     if not panels:
@@ -222,6 +260,7 @@ def grid_figure(panels: Sequence[tuple[str, Sequence[Series]]], title: str, xlab
     for index, (name, series) in enumerate(panels):
         ax = axes[index // columns][index % columns]
         _draw_lines(ax, series, logx, logy)
+        _draw_marks(ax, (marks or {}).get(name, ()))
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)
@@ -243,6 +282,7 @@ def pareto_figure(points: Sequence[tuple[str, float, float]], front: Sequence[in
         return None
     fig = _figure(7.5, 4.5)
     _margins(fig, 7.5, 4.5)
+    fig.subplots_adjust(left=1.05 / 7.5)  # scores carry more digits ("0.9775") than latencies
     ax = fig.add_subplot()
     on_front = set(front)
     labels = []
@@ -259,7 +299,9 @@ def pareto_figure(points: Sequence[tuple[str, float, float]], front: Sequence[in
         fx = [points[i][1] for i in front]
         fy = [points[i][2] for i in front]
         ax.step(fx, fy, where="post", color="#444444", linewidth=1, alpha=0.7, label="Pareto front (outlined)")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.16), frameon=False)
+        # in the bottom-left corner of the figure, under the axes, level with the x label's left
+        fig.subplots_adjust(bottom=0.8 / 4.5)
+        fig.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.005, 0.0), frameon=False)
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_xscale("log")

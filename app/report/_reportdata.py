@@ -35,6 +35,9 @@ class Accuracy:
     higher_is_better: bool
     value: float
     precision: str = "fp32"
+    #: the task's own sequence length (what the model was trained and scored at); None when not
+    #: recorded (accuracies stored before it was)
+    length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,6 +66,9 @@ class Row:
     task: str | None = None
     peak_rss_bytes: float | None = None
     rss_growth_bytes: float | None = None
+    #: RSS of the bare worker before the model was loaded (numpy and onnxruntime imported); None
+    #: for rows stored before it was recorded
+    baseline_rss_bytes: float | None = None
     session_ms: float | None = None
     first_run_ms: float | None = None
     op_shares: tuple[tuple[str, float], ...] = ()
@@ -91,6 +97,14 @@ class Row:
     @property
     def stats(self) -> Stats:
         return Stats.from_samples(self.samples_ms)
+
+    @property
+    def model_memory_bytes(self) -> float | None:
+        """The model's own memory: the worker's peak RSS above its bare-process baseline (session,
+        weights, arena, inputs and outputs); None when either figure is missing."""
+        if self.peak_rss_bytes is None or self.baseline_rss_bytes is None:
+            return None
+        return max(0.0, float(self.peak_rss_bytes) - float(self.baseline_rss_bytes))
 
     @property
     def median_ms(self) -> float:
@@ -231,6 +245,7 @@ def row_from_result(result: Any) -> Row:
         spec=spec, status=status, environment_key=result.environment.key, samples_ms=tuple(result.samples_ms),
         message=result.message, family=tags.get("family") or spec.family or family_of(spec.zoo_name), task=tags.get("task"),
         peak_rss_bytes=metrics.peak_rss_bytes, rss_growth_bytes=metrics.rss_growth_bytes,
+        baseline_rss_bytes=metrics.baseline_rss_bytes,
         session_ms=metrics.session_create_ms, first_run_ms=metrics.first_run_ms, op_shares=shares,
         node_assignment=tuple((str(ep), int(count)) for ep, count in metrics.node_assignment),
         throughput_samples_s=metrics.throughput_samples_s, flops=metrics.flops, gflops_s=metrics.gflops_s,

@@ -5,8 +5,8 @@ MatMul at the study's thread count), kept in ``ceiling.json`` beside the results
 configuration reaching at least half the onnxruntime ceiling is called compute-bound; below a
 tenth, latency-bound (per-call overheads and small, dependent steps dominate: the recurrent case);
 in between, memory-bound (the arithmetic is there, the data movement limits it). The FLOPs are
-counted on the graph at each shape, so a recurrent model's count is exact and a quantized one's
-counts integer multiply-adds as FLOPs.
+counted on the graph at each shape (`ortkit.runtime.count_flops`), exactly for recurrent and
+convolutional models; a quantized one counts integer multiply-adds as FLOPs.
 """
 
 from __future__ import annotations
@@ -67,6 +67,20 @@ def bound_of(fraction: float) -> str:
     return "latency-bound" if fraction < LATENCY_BOUND else "memory-bound"
 
 
+def _bounds_by_shape(rows: Sequence[Row], ceiling: Ceiling) -> str:
+    """Where a model is compute-, memory- or latency-bound, as ranges of T per batch:
+    "latency-bound at b=1 T=16-256, memory-bound at b=1 T=1024-4096"."""
+    shapes: dict[tuple[str, int], list[int]] = {}
+    for row in sorted(rows, key=lambda r: (r.spec.batch, r.spec.time or 0)):
+        bound = bound_of((row.gflops_s or 0) / ceiling.ort_gflops)
+        shapes.setdefault((bound, row.spec.batch), []).append(int(row.spec.time or 0))
+    parts = []
+    for (bound, batch), times in shapes.items():
+        span = f"T={times[0]}" if len(times) == 1 else f"T={times[0]}-{times[-1]}"
+        parts.append(f"{bound} at b={batch} {span}")
+    return ", ".join(parts)
+
+
 def roofline_section(view: View, ceilings: dict[str, Ceiling]) -> Section:
     section = Section(
         "Distance to the machine's limit",
@@ -96,7 +110,8 @@ def roofline_section(view: View, ceilings: dict[str, Ceiling]) -> Section:
             top = max(line, key=lambda r: r.gflops_s or 0)
             fraction = (top.gflops_s or 0) / ceiling.ort_gflops
             table.append((where, label, f"b={top.spec.batch}, T={top.spec.time}", f"{top.gflops_s:.3g}", f"{fraction:.1%}", bound_of(fraction)))
-        png = view.plot("budget_figure", series, ceiling.ort_gflops, f"GEMM ceiling {ceiling.ort_gflops:.3g} GFLOP/s (onnxruntime, n={ceiling.n})",
+            section.findings.append(f"On {where}, {label} is {_bounds_by_shape(line, ceiling)}.")
+        png = view.plot("budget_figure", series, ceiling.ort_gflops, f"GEMM ceiling {ceiling.ort_gflops:.3g} GFLOP/s\n(onnxruntime, n={ceiling.n})",
                         f"Achieved GFLOP/s on {where}", "MFLOPs per call", "achieved GFLOP/s")
         if png is not None:
             section.figures.append(Figure(f"roofline-{key[:6]}", f"Achieved GFLOP/s per model on {where} against the GEMM ceiling.", png))

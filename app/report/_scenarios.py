@@ -37,8 +37,9 @@ class Scenario:
     ``offline``: whole sequences of ``length`` steps; any batch; the most sequences/s per core.
     ``server``: ``clients`` requests of ``length`` steps at once, served as one batch of
     ``clients`` (or ``clients`` concurrent calls when measured so); p99 within ``p99_ms``.
-    ``edge``: batch 1, ``length`` steps; the worker's peak RSS within ``memory_mib`` and p99 within
-    ``p99_ms``.
+    ``edge``: batch 1, ``length`` steps; the model's own memory (the worker's peak RSS above its
+    bare-process baseline; the whole peak for results without one) within ``memory_mib`` and p99
+    within ``p99_ms``.
 
     Among the models that meet the budgets, those within ``accuracy_slack`` (relative) of the best
     score qualify, and the one best on the scenario's objective is the verdict.
@@ -92,7 +93,7 @@ class Scenario:
         elif self.kind == "server":
             text = f"{self.task}: {self.clients} clients, T = {self.length}, p99 <= {self.p99_ms:g} ms"
         else:
-            text = f"{self.task}: T = {self.length}, peak RSS <= {self.memory_mib:g} MiB, p99 <= {self.p99_ms:g} ms"
+            text = f"{self.task}: T = {self.length}, model memory <= {self.memory_mib:g} MiB, p99 <= {self.p99_ms:g} ms"
         return text
 
 

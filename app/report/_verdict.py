@@ -2,9 +2,11 @@
 
 For each scenario the measured rows that fit its workload are filtered by its budgets, the models
 within the accuracy slack of the best qualify, and the best on the scenario's objective wins. Its
-margin over the best model of another family is a ratio of medians with a bootstrap confidence
-interval; when that interval spans 1 the table says "cannot separate them" rather than crown a
-winner on noise.
+margin over the best model of another family is the median of their per-round cost ratios when both
+were measured in the same interleaved rounds (drift that hit both rounds alike cancels), else a
+ratio of medians with a two-sample bootstrap interval; when the interval spans 1 the table says
+"cannot separate them" rather than crown a winner on noise. Memory is the model's own: the
+worker's peak RSS above its bare-process baseline.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from typing import Sequence
 
 import numpy as np
 
+from ortkit.profiler import Groups, paired_ratio
 from ortkit.report._analysis import compare_samples, pareto_front
 from ortkit.report._document import Figure, Section, Table
 from ortkit.report._reportdata import Accuracy, Row
 from ortkit.report._scenarios import SCENARIO_KINDS, Scenario
 from ortkit.report._view import View, fmt_mib, group_rows, make_series, slug
 
-__all__ = ["Margin", "Verdict", "margin", "decide", "verdict_section"]
+__all__ = ["Margin", "Verdict", "margin", "paired_margin", "decide", "verdict_section", "memory_of"]
+
+TWO_SAMPLE = "two-sample bootstrap"
 
 
 @dataclass(frozen=True)
@@ -31,25 +36,41 @@ class Margin:
     ratio: float
     low: float
     high: float
+    #: how the interval was found: "paired over N rounds" or `TWO_SAMPLE`
+    method: str = TWO_SAMPLE
 
     @property
     def separated(self) -> bool:
         return self.low > 1.0 or self.high < 1.0
 
     def describe(self) -> str:
-        text = f"{self.ratio:.2f}x (95% CI {self.low:.2f} to {self.high:.2f})"
+        text = f"{self.ratio:.2f}x (95% CI {self.low:.2f} to {self.high:.2f}, {self.method})"
         return text if self.separated else f"{text}: cannot separate them"
 
 
 def margin(winner: Sequence[float], other: Sequence[float]) -> Margin:
-    """The winner's margin from per-call cost samples of both sides (cost: lower is better).
-
-    One small function so the statistic can be swapped for a paired-ratio estimate (samples taken
-    in the same interleaved rounds) without touching the verdict: today it is the independent
-    bootstrap of `compare_samples` (ratio of medians, percentile interval).
-    """
+    """The winner's margin from per-call cost samples of both sides (cost: lower is better): the
+    ratio of medians with the independent two-sample bootstrap of `compare_samples`. For sides
+    measured at different times (no shared rounds)."""
     result = compare_samples(list(winner), list(other))
-    return Margin(result.ratio, result.low, result.high)
+    return Margin(result.ratio, result.low, result.high, TWO_SAMPLE)
+
+
+def paired_margin(winner: object, other: object, scale: float = 1.0) -> Margin | None:
+    """The winner's margin from the per-round medians of two configurations measured in the same
+    interleaved rounds (`ortkit.profiler.paired_ratio` of other over winner, times ``scale``, the
+    ratio of their fixed cost-per-call factors); None when they share fewer than 3 rounds."""
+    ratio = paired_ratio(Groups.of(other), Groups.of(winner))
+    if ratio is None:
+        return None
+    return Margin(ratio.estimate * scale, ratio.low * scale, ratio.high * scale, f"paired over {ratio.rounds} rounds")
+
+
+def memory_of(row: Row) -> tuple[float | None, bool]:
+    """(bytes, is the model's own): the peak above the bare-process baseline when recorded, else
+    the whole process's peak RSS (older results), which overstates the model by the runtime."""
+    own = row.model_memory_bytes
+    return (own, True) if own is not None else (row.peak_rss_bytes, False)
 
 
 @dataclass(frozen=True)
@@ -107,24 +128,28 @@ def _cores(view: View, row: Row) -> int:
     return int(env.get("cpu_cores_logical") or 1)
 
 
-def _costs(view: View, scenario: Scenario, row: Row) -> tuple[float, ...]:
-    samples = np.asarray(row.samples_ms, dtype=float)
+def _cost_factor(view: View, scenario: Scenario, row: Row) -> float:
+    """What one call's latency is multiplied by to give the scenario's cost."""
     if scenario.kind == "streaming":
-        scaled = samples / (scenario.chunk or 1)  # ms per step
-    elif scenario.kind == "offline":
-        scaled = samples * _cores(view, row) / row.spec.batch  # core-ms per sequence
-    elif scenario.kind == "server":
-        scaled = samples / (row.spec.batch * row.spec.concurrency)  # ms per sequence
-    else:
-        scaled = samples
-    return tuple(float(v) for v in scaled)
+        return 1.0 / (scenario.chunk or 1)  # ms per step
+    if scenario.kind == "offline":
+        return _cores(view, row) / row.spec.batch  # core-ms per sequence
+    if scenario.kind == "server":
+        return 1.0 / (row.spec.batch * row.spec.concurrency)  # ms per sequence
+    return 1.0
+
+
+def _costs(view: View, scenario: Scenario, row: Row) -> tuple[float, ...]:
+    factor = _cost_factor(view, scenario, row)
+    return tuple(float(v) * factor for v in np.asarray(row.samples_ms, dtype=float))
 
 
 def _within_budget(scenario: Scenario, row: Row) -> bool:
     budget = scenario.latency_budget_ms
     if budget is not None and row.stats.p99 > budget:
         return False
-    if scenario.memory_mib is not None and (row.peak_rss_bytes is None or row.peak_rss_bytes / 2**20 > scenario.memory_mib):
+    memory, _ = memory_of(row)
+    if scenario.memory_mib is not None and (memory is None or memory / 2**20 > scenario.memory_mib):
         return False
     return True
 
@@ -160,8 +185,9 @@ def decide(view: View, scenario: Scenario, target: str, rows: list[Row]) -> Verd
     if not eligible:
         fastest = min(fitting, key=lambda c: c.row.stats.p99)
         why = f"no model meets the budget; the closest, {fastest.row.label()}, has p99 {fastest.row.stats.p99:.3g} ms"
-        if scenario.memory_mib is not None and fastest.row.peak_rss_bytes:
-            why += f" and peaks at {fmt_mib(fastest.row.peak_rss_bytes)}"
+        memory, own = memory_of(fastest.row)
+        if scenario.memory_mib is not None and memory is not None:
+            why += f" and takes {fmt_mib(memory)} ({'its own' if own else 'whole-process peak'})"
         return Verdict(scenario, target, None, None, None, None, why)
     ranked = _best_per_model(_qualified(scenario, eligible))
     winner = ranked[0]
@@ -170,7 +196,10 @@ def decide(view: View, scenario: Scenario, target: str, rows: list[Row]) -> Verd
     others = [c for c in ranked if view.family(c.row) != family]
     other_pool = others or [c for c in _best_per_model(eligible) if view.family(c.row) != family]
     other = other_pool[0] if other_pool else None
-    found = margin(winner.costs, other.costs) if other is not None else None
+    found = None
+    if other is not None:
+        scale = _cost_factor(view, scenario, other.row) / _cost_factor(view, scenario, winner.row)
+        found = paired_margin(winner.row, other.row, scale) or margin(winner.costs, other.costs)
     why = _why(scenario, winner, other, found, len(ranked), len(_best_per_model(eligible)), bool(others))
     return Verdict(scenario, target, winner, runner_up, other, found, why)
 
@@ -209,7 +238,15 @@ def _fmt_objective(scenario: Scenario, candidate: Candidate) -> str:
     return f"median {candidate.cost:.3g} ms (p99 {row.stats.p99:.3g} ms)"
 
 
-HEADERS = ("scenario", "target", "deploy", "objective", "margin over the other family", "accuracy", "peak memory", "runner-up", "why")
+HEADERS = ("scenario", "target", "deploy", "objective", "margin over the other family", "accuracy", "model memory", "process peak", "runner-up",
+           "why")
+
+
+def _fmt_memory(row: Row) -> str:
+    memory, own = memory_of(row)
+    if memory is None:
+        return "-"
+    return fmt_mib(memory) if own else f"n/a (no baseline; process peak {fmt_mib(memory)})"
 
 
 def verdict_table_row(verdict: Verdict) -> tuple[str, ...]:
@@ -217,15 +254,15 @@ def verdict_table_row(verdict: Verdict) -> tuple[str, ...]:
     label = f"{scenario.name} ({scenario.kind}: {scenario.describe()})"
     winner = verdict.winner
     if winner is None:
-        return (label, verdict.target, "none", "-", "-", "-", "-", "-", verdict.why)
+        return (label, verdict.target, "none", "-", "-", "-", "-", "-", "-", verdict.why)
     if verdict.other is None or verdict.margin is None:
         margin_text = "-"
     else:
         margin_text = f"{verdict.margin.describe()} vs {verdict.other.row.label()}"
     runner = verdict.runner_up.row.label() if verdict.runner_up is not None else "-"
-    memory = fmt_mib(winner.row.peak_rss_bytes) if winner.row.peak_rss_bytes else "-"
-    return (label, verdict.target, winner.row.label(), _fmt_objective(scenario, winner), margin_text, _fmt_accuracy(winner), memory,
-            runner, verdict.why)
+    peak = fmt_mib(winner.row.peak_rss_bytes) if winner.row.peak_rss_bytes else "-"
+    return (label, verdict.target, winner.row.label(), _fmt_objective(scenario, winner), margin_text, _fmt_accuracy(winner),
+            _fmt_memory(winner.row), peak, runner, verdict.why)
 
 
 def _targets(view: View, scenario: Scenario) -> dict[str, list[Row]]:
@@ -293,8 +330,10 @@ def verdict_section(view: View, scenarios: Sequence[Scenario]) -> Section:
     section = Section(
         "Verdict: what to deploy",
         "One row per scenario and target: among the models that meet its budgets and score within its accuracy slack, the best "
-        "on its objective. Margin: the other family's best cost over the winner's, 95% bootstrap interval; 'cannot separate "
-        "them' when it spans 1. Memory: the worker's peak RSS, runtime included.",
+        "on its objective. Margin: the other family's best cost over the winner's with its 95% interval, from per-round ratios "
+        "when both were measured in the same interleaved rounds (paired), else a two-sample bootstrap; 'cannot separate "
+        "them' when it spans 1. Model memory: the worker's peak RSS above its bare-process baseline (Python, numpy, "
+        "onnxruntime), which the edge budget is checked against; process peak: the whole worker, runtime included.",
         tables_first=True,
     )
     found = verdicts(view, scenarios)

@@ -210,7 +210,7 @@ def run_study(out: str | os.PathLike[str] = "study-out", quick: bool = False, *,
                     continue
                 value = evaluate_file(file.path, task)
                 scores.append(Accuracy(file_sha256(file.path), file.label, task_plan.task, task.metric_name, bool(task.higher_is_better),
-                                       value, file.precision))
+                                       value, file.precision, task.time_steps))
                 stamp(f"{file.label}: test {task.metric_name} {value:.4g} (onnxruntime)")
             files.extend(exported)
     record_accuracy(db, scores)

@@ -33,6 +33,8 @@ def test_ort_worker_reports_latency_throughput_memory_flops_and_op_profile(tmp_p
     assert m["input_shapes"] == {"x": [2, 8, 4]}
     assert m["session_create_ms"] > 0 and m["first_run_ms"] > 0
     assert m["peak_rss_bytes"] > 10 * 2**20 and m["rss_growth_bytes"] is not None
+    # the bare process (numpy, onnx, onnxruntime loaded) is most of a small model's peak
+    assert 20 * 2**20 < m["baseline_rss_bytes"] < m["peak_rss_bytes"]
     assert m["model_size_bytes"] == model.stat().st_size
     # LSTM FLOPs: 2 * T * B * 4H * (F + H) multiply-adds at least; counted, not zero.
     assert m["flops"] >= 2 * 8 * 2 * 4 * 16 * (4 + 16) and m["uncounted_ops"] == ()
@@ -46,6 +48,18 @@ def test_ort_worker_reports_latency_throughput_memory_flops_and_op_profile(tmp_p
     prof = out.op_profile
     assert "LSTM" in prof["op_type_share"] and sum(prof["op_type_share"].values()) == pytest.approx(1.0)
     assert prof["nodes_per_ep"] == {"CPUExecutionProvider": 3} and prof["memcpy_nodes"] == 0
+
+
+def test_the_models_own_memory_is_the_peak_above_the_bare_process(tmp_path: Path, fast: Budget, build: SimpleNamespace) -> None:
+    # The LSTM's output at batch 16, T = 40000, hidden 16 alone is 16 * 40000 * 16 * 4 bytes = 39 MiB.
+    model = build.lstm(tmp_path / "lstm.onnx", hidden=16, features=4)
+    runs = [run_isolated(WorkerRequest(_spec(model, batch=batch, time=time, threads=1), fast), timeout=300) for batch, time in ((1, 8), (16, 40000))]
+    assert all(run.status == "ok" for run in runs), runs
+    small, large = (run.metrics for run in runs)
+    assert abs(small.baseline_rss_bytes - large.baseline_rss_bytes) < 16 * 2**20  # the same bare process
+    own_small = small.peak_rss_bytes - small.baseline_rss_bytes
+    own_large = large.peak_rss_bytes - large.baseline_rss_bytes
+    assert own_large - own_small > 39 * 2**20
 
 
 def test_concurrency_runs_clients_on_one_session(tmp_path: Path, fast: Budget, build: SimpleNamespace) -> None:

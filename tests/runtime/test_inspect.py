@@ -126,3 +126,61 @@ def test_histogram_parameters_and_report(models, save) -> None:
     assert "GRU 1" in text and "parameters  1,152" in text
     unshaped = inspect_model(save(model, "b.onnx"), "cpu")
     assert unshaped.flops is None and "symbolic" in unshaped.flops_note
+
+
+def test_conv_with_stride_dilation_groups_and_padding() -> None:
+    # x (2, 4, 50): Conv W (6, 2, 3), group 2, stride 2, dilation 3, pads (2, 1) -> length
+    # (50 + 3 - 3 * 2 - 1) // 2 + 1 = 24; each output element sums 2 channels x 3 taps.
+    conv = helper.make_node("Conv", ["x", "W", "b"], ["y"], group=2, strides=[2], dilations=[3], pads=[2, 1], kernel_shape=[3])
+    model = _model([conv], [_vi("x", 2, 4, 50)], [_vi("y", 2, 6, 24)], [_w("W", 6, 2, 3), _w("b", 6)])
+    assert count_flops(model).total == 2 * (2 * 6 * 24) * (2 * 3) + 2 * 6 * 24
+    # the same count from the attributes alone, when shape inference gave no output shape
+    from ortkit.runtime._flops import _conv_output
+
+    assert _conv_output(conv, (2, 4, 50), (6, 2, 3)) == (2, 6, 24)
+    same = helper.make_node("Conv", ["x", "W"], ["y"], strides=[2], auto_pad="SAME_UPPER")
+    assert _conv_output(same, (1, 4, 51), (6, 4, 3)) == (1, 6, 26)
+
+
+def test_causal_conv_with_computed_pads_is_counted_exactly() -> None:
+    # A TCN's causal left padding as the TorchScript exporter writes it: torch's pads (4, 0) for the
+    # last axis, extended with zeros, reshaped to pairs, reversed and transposed into ONNX order
+    # (0, 0, 4, 0, 0, 0), a chain that shape inference alone does not follow.
+    def const(name: str, values: list[int]) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64), name))
+
+    nodes = [
+        const("n_zeros", [4]), const("torch_pads", [4, 0]), const("pairs", [-1, 2]), const("flat", [-1]),
+        const("starts", [-1]), const("ends", [-100]), const("axes", [0]), const("steps", [-1]),
+        helper.make_node("ConstantOfShape", ["n_zeros"], ["zeros"], value=numpy_helper.from_array(np.array([0], np.int64))),
+        helper.make_node("Concat", ["torch_pads", "zeros"], ["raw"], axis=0),
+        helper.make_node("Reshape", ["raw", "pairs"], ["paired"]),
+        helper.make_node("Slice", ["paired", "starts", "ends", "axes", "steps"], ["reversed"]),
+        helper.make_node("Transpose", ["reversed"], ["onnx_order"], perm=[1, 0]),
+        helper.make_node("Reshape", ["onnx_order", "flat"], ["pads"]),
+        helper.make_node("Pad", ["x", "pads"], ["padded"]),
+        helper.make_node("Conv", ["padded", "W", "b"], ["y"], kernel_shape=[3], dilations=[2]),
+        helper.make_node("Relu", ["y"], ["r"]),
+    ]
+    model = _model(nodes, [_vi("x", "batch", 4, "time")], [_vi("r", "batch", 8, "time")], [_w("W", 8, 4, 3), _w("b", 8)])
+    count = count_flops(model, {"batch": 2, "time": 30})
+    assert count.complete, count.uncounted_ops
+    # padded to 34 steps, the dilated kernel spans 5: 30 outputs per channel, 4 channels x 3 taps each
+    assert count.per_op_type["Conv"] == 2 * (2 * 8 * 30) * (4 * 3) + 2 * 8 * 30
+    assert count.per_op_type["Relu"] == 2 * 8 * 30
+
+
+def test_ops_after_a_contrib_lstm_are_counted() -> None:
+    # onnx's shape inference does not know com.microsoft's DynamicQuantizeLSTM; its outputs are
+    # typed from its input and hidden_size, so the head after it is sized and counted
+    t, b, f, h = 12, 2, 3, 5
+    lstm = helper.make_node("DynamicQuantizeLSTM", ["x", "W", "R"], ["Y", "Y_h"], domain="com.microsoft", hidden_size=h)
+    nodes = [lstm, helper.make_node("Squeeze", ["Y_h", "axis0"], ["last"]), helper.make_node("MatMul", ["last", "Wm"], ["y"])]
+    inits = [_w("W", 1, f, 4 * h), _w("R", 1, h, 4 * h), numpy_helper.from_array(np.array([0], np.int64), "axis0"), _w("Wm", h, 4)]
+    graph = helper.make_graph(nodes, "g", [_vi("x", "time", "batch", f)], [_vi("y", "batch", 4)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    count = count_flops(model, {"time": t, "batch": b})
+    assert count.complete, count.uncounted_ops
+    assert count.per_op_type["MatMul"] == 2 * b * 4 * h
+    assert count.per_op_type["com.microsoft.DynamicQuantizeLSTM"] == (2 * b * 4 * h * (f + h) + b * h * (4 + 5)) * t

@@ -43,3 +43,13 @@ def test_no_figure_of_the_report_has_overlapping_text(synthetic: Dataset, tmp_pa
     assert [(title, pairs) for title, pairs in found if pairs] == []
     names = {p.stem for p in paths.figures}
     assert {"verdict-stream-cpu", "verdict-batch-cpu"} <= names
+
+
+def test_text_cut_by_the_figure_edge_is_detected() -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.text(0.9, 0.5, "runs over the right edge", transform=fig.transFigure)
+    ax.text(0.1, 0.5, "inside")
+    assert _plots.text_overlaps(fig) == [("runs over the right edge", _plots.FIGURE_EDGE)]

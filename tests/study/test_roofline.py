@@ -38,3 +38,13 @@ def test_section_places_each_model_against_the_ceiling(tmp_path: Path, synth) ->
     assert row[1] == "lstm" and row[3] == "3.12" and row[5] == "memory-bound"
     assert any("tcn" in note and "lower bound" in note for note in section.notes)
     assert roofline_section(View(Dataset([]), figures=False), {}).notes
+
+
+def test_findings_say_where_each_model_is_bound(tmp_path: Path, synth) -> None:
+    # a CNN whose count is exact (no note) is placed like any other: latency-bound at short T, memory-bound at long
+    results = [synth.make_result("tcn", 1, t, flops=flops, gflops_s=gflops) for t, flops, gflops in ((16, 10**5, 0.5), (1024, 10**8, 4.0), (4096, 10**9, 4.5))]
+    dataset = load_dataset(synth.build_db(tmp_path / "r.db", results))
+    ceiling = Ceiling(dataset.rows[0].environment_key, 1024, 2, 20.0, 10.0)
+    section = roofline_section(View(dataset, figures=False), {ceiling.environment_key: ceiling})
+    assert "On cpu, tcn is latency-bound at b=1 T=16, memory-bound at b=1 T=1024-4096." in section.findings
+    assert section.tables[0].rows[0][1] == "tcn" and not section.notes
