@@ -185,7 +185,8 @@ def measure(
             next_check = len(samples) + _check_every(len(samples))
             # One untimed call after the check restores the caches it evicted, so the next
             # sample is a call like any other in a tight loop.
-            fn()
-            if sync is not None:
-                sync()
+            if len(samples) < budget.max_runs:
+                fn()
+                if sync is not None:
+                    sync()
     return Measurement(tuple(samples), tuple(warmup), reason, timer() - begin)
