@@ -83,6 +83,14 @@ class SweepSummary:
     python: str | None = None
     timeout: float = 600.0
     budget: Budget = field(default_factory=Budget)
+    #: the claims on ``pending`` configurations: held (renewed by their heartbeat) until each
+    #: result is stored, so that another sweep on the same database waits for it instead of
+    #: measuring it too; closed by `measure_pending`
+    claims: Claims | None = field(default=None, repr=False)
+    #: configurations another sweep held when this one looked, read (or taken over) by
+    #: `measure_pending` once this sweep's own are measured: waiting before them could deadlock
+    #: two sweeps that each hold what the other waits for
+    waiting: Callable[[], None] | None = field(default=None, repr=False)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -209,8 +217,9 @@ def profile(
 
     ``mode="interleaved"`` (the default of sweep files and the study) measures the configurations
     of each shape side by side in rounds (see `ortkit.profiler.measure_interleaved`);
-    ``"isolated"`` (this function's default, kept for `ortkit profile`) measures one after the
-    other, each in ``budget.processes`` fresh workers. Concurrency > 1 is always isolated.
+    ``"isolated"`` (this function's default) measures one after the other, each in
+    ``budget.processes`` fresh workers; ``"auto"`` (`ortkit profile`'s default) is interleaved
+    when the grid has more than one configuration. Concurrency > 1 is always isolated.
     With ``defer=True`` (interleaved only) nothing is measured yet: the configurations are left in
     ``summary.pending`` for one `measure_pending` call over several sweeps, so configurations of
     different calls (models, files) share rounds.
@@ -241,7 +250,7 @@ def profile(
         baseline_source: ``file.py:factory`` or ``pkg.module:factory`` building the PyTorch
             module of the (one) model, when its export does not record one.
         max_threads: the most threads a configuration may ask for (default: 4 per usable core).
-        mode: ``"interleaved"`` or ``"isolated"``.
+        mode: ``"interleaved"``, ``"isolated"`` or ``"auto"``.
         defer: leave interleaved configurations in ``summary.pending``.
 
     Returns:
@@ -254,8 +263,8 @@ def profile(
     from ortkit.runtime import canonical_ep
 
     _check_axes(models, eps, batches, times, threads, concurrency, chunks, timeout)
-    if mode not in MODES:
-        raise UsageError(f"unknown measuring mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode not in (*MODES, "auto"):
+        raise UsageError(f"unknown measuring mode {mode!r}; expected one of {', '.join(MODES)} or auto")
     # One spelling per EP ("gpu" is "cuda"), so a configuration is one row whatever its spelling;
     # plugin registration names are left as given.
     eps = list(dict.fromkeys(ep if ep.split(":", 1)[0] in (ep_library or {}) else canonical_ep(ep) for ep in eps))
@@ -268,6 +277,9 @@ def profile(
         unavailable = check_eps(eps, env_dict, plugins=list(ep_library or {}))
         specs, notes = plan(sources, eps, batches, times, threads, concurrency, chunks, baseline, op_profile, tags, ep_options, ep_library,
                             baseline_source, max_threads=max_threads)
+        if mode == "auto":
+            # One configuration has nothing to be compared with in its rounds.
+            mode = "interleaved" if len(specs) > 1 else "isolated"
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
@@ -276,7 +288,7 @@ def profile(
         summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
         _measure_grid(store, specs, summary, local_env, unavailable, budget=budget, python=python, timeout=timeout,
                       force=force, progress=progress, interleaved=mode == "interleaved")
-    if summary.pending and not defer:
+    if (summary.pending or summary.waiting) and not defer:
         measure_pending([summary], progress=progress)
     return summary
 
@@ -286,12 +298,29 @@ def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[Sw
     """Measure the configurations `profile(..., defer=True)` left pending in ``summaries`` (all
     writing into one database, with one budget: the first summary's), in interleaved rounds, and
     put each result into its summary."""
+    try:
+        _measure_queued(summaries, progress, seed)
+        for summary in summaries:
+            while summary.waiting is not None:
+                wait, summary.waiting = summary.waiting, None
+                wait()  # may queue again what a killed sweep left (its claim expired)
+                _measure_queued([summary], progress, seed)
+    finally:
+        for summary in summaries:
+            summary.pending, summary.waiting = [], None
+            if summary.claims is not None:
+                summary.claims.close()
+                summary.claims = None
+
+
+def _measure_queued(summaries: Sequence[SweepSummary], progress: Callable[[SweepEvent], None] | None, seed: int | None) -> None:
     from ortkit.profiler._rounds import measure_interleaved
 
     work = [(summary, item) for summary in summaries for item in summary.pending]
     if not work:
         return
     owner = {id(item[0]): summary for summary, item in work}
+    keys = {id(spec): spec.key(env.key) for _, (spec, env, _) in work}
     total = len(work)
     done = [0]
 
@@ -304,6 +333,8 @@ def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[Sw
 
     def on_done(result: Result) -> None:
         summary = owner[id(result.spec)]
+        if summary.claims is not None:
+            summary.claims.release(keys[id(result.spec)])  # stored: another sweep may read it now
         summary.results.append(result)
         summary.measured += 1
         if progress:
@@ -327,18 +358,48 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
     claim taken over): two sweeps split the grid instead of both measuring it."""
     total = len(specs)
     done: dict[int, Result] = {}
-    with Claims(store.path) as claims:
+    claims = Claims(store.path)
+    try:
         deferred = [i for i, spec in enumerate(specs)
                     if not _measure_one(store, claims, i, total, spec, summary, local_env, unavailable, done, budget=budget,
                                         python=python, timeout=timeout, force=force, progress=progress, interleaved=interleaved)]
-        for index in deferred:
-            # Measured by the other sweep while this one waited: its result is taken even with
-            # ``force`` (it is newer than this sweep's start).
-            while not _measure_one(store, claims, index, total, specs[index], summary, local_env, unavailable, done,
-                                   budget=budget, python=python, timeout=timeout, force=False, progress=progress,
-                                   interleaved=interleaved):
-                time.sleep(CLAIM_POLL_S)
-    summary.results.extend(done[i] for i in sorted(done))
+    except BaseException:
+        claims.close()
+        raise
+
+    def wait(open_store: ResultStore | None = None) -> None:
+        with (ResultStore(summary.db) if open_store is None else _Borrowed(open_store)) as again:
+            for index in deferred:
+                # Measured by the other sweep while this one waited: its result is taken even with
+                # ``force`` (it is newer than this sweep's start).
+                while not _measure_one(again, claims, index, total, specs[index], summary, local_env, unavailable, done,
+                                       budget=budget, python=python, timeout=timeout, force=False, progress=progress,
+                                       interleaved=interleaved):
+                    time.sleep(CLAIM_POLL_S)
+        summary.results.extend(done.pop(i) for i in sorted(done))
+
+    if interleaved and (summary.pending or deferred):
+        # The queued configurations stay claimed until measured (`measure_pending`).
+        summary.claims, summary.waiting = claims, wait
+        summary.results.extend(done.pop(i) for i in sorted(done))
+        return
+    try:
+        wait(store)
+    finally:
+        claims.close()
+
+
+class _Borrowed:
+    """A store already open, used in a ``with`` without closing it."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> ResultStore:
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spec: ProfileSpec, summary: SweepSummary,
@@ -353,6 +414,7 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
     key = spec.key(env.key)
     if not claims.take(key):
         return False
+    queued = False
     try:
         # Looked up now, not once before the loop: another sweep writing into the same database
         # may have finished this configuration meanwhile.
@@ -367,6 +429,7 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
         if interleaved and spec.concurrency == 1 and not (spec.runner == "ort" and unavailable.get(spec.ep)):
             # Measured later, side by side with its shape's other configurations, in rounds.
             summary.pending.append((spec, env, previous if in_progress and not force else None))
+            queued = True  # still claimed: released when its result is stored
             return True
         if progress:
             progress(SweepEvent(index, total, "start", spec))
@@ -377,7 +440,8 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
             result = runs.to_result(spec, env, budget)
         store.add(result)
     finally:
-        claims.release(key)
+        if not queued:
+            claims.release(key)
     done[index] = result
     summary.measured += 1
     if progress:
