@@ -23,7 +23,7 @@ from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
 from ortkit.profiler._sweep import MODES, measure_pending
-from ortkit.profiler._rounds import measure_interleaved
+from ortkit.profiler._rounds import block_key, measure_interleaved
 from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, noise_between, sample_noise
 from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
 from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
@@ -47,6 +47,7 @@ __all__ = [
     "measure_processes",
     "measure_pending",
     "measure_interleaved",
+    "block_key",
     "MODES",
     "ROUND_SPREAD_LIMIT",
     "Groups",
