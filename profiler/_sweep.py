@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -368,7 +369,7 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
         raise
 
     def wait(open_store: ResultStore | None = None) -> None:
-        with (ResultStore(summary.db) if open_store is None else _Borrowed(open_store)) as again:
+        with (ResultStore(summary.db) if open_store is None else nullcontext(open_store)) as again:
             for index in deferred:
                 # Measured by the other sweep while this one waited: its result is taken even with
                 # ``force`` (it is newer than this sweep's start).
@@ -387,19 +388,6 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
         wait(store)
     finally:
         claims.close()
-
-
-class _Borrowed:
-    """A store already open, used in a ``with`` without closing it."""
-
-    def __init__(self, store: ResultStore) -> None:
-        self.store = store
-
-    def __enter__(self) -> ResultStore:
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spec: ProfileSpec, summary: SweepSummary,
