@@ -23,7 +23,7 @@ from ortkit.profiler._spec import MAX_AXIS
 from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
 from ortkit.profiler._sweep import MODES, measure_pending
-from ortkit.profiler._rounds import IN_PROGRESS, measure_interleaved
+from ortkit.profiler._rounds import IN_PROGRESS, block_key, measure_interleaved
 from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, noise_between, sample_noise
 from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
 from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
@@ -49,6 +49,7 @@ __all__ = [
     "measure_pending",
     "measure_interleaved",
     "IN_PROGRESS",
+    "block_key",
     "MODES",
     "ROUND_SPREAD_LIMIT",
     "Groups",

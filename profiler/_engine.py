@@ -80,9 +80,17 @@ def calibrate(fn: Callable[[], object], budget: Budget = Budget(), *, timer: Tim
 
 
 def time_slice(fn: Callable[[], object], seconds: float, *, min_runs: int = 3, loops: int = 1, timer: Timer = time.perf_counter,
-               sync: Callable[[], object] | None = None) -> tuple[float, ...]:
+               sync: Callable[[], object] | None = None, rewarm: bool = False) -> tuple[float, ...]:
     """One slice of an interleaved round: samples (ms per call; a sample is the mean of ``loops``
-    calls) for ``seconds`` and at least ``min_runs`` samples."""
+    calls) for ``seconds`` and at least ``min_runs`` samples. With ``rewarm`` one untimed loop
+    runs first: between slices the worker parsed and wrote protocol lines and other workers ran,
+    which leaves the caches cold for the first call (worth it only when a call is short next to
+    the slice)."""
+    if rewarm:
+        for _ in range(loops):
+            fn()
+        if sync is not None:
+            sync()
     samples: list[float] = []
     begin = timer()
     while len(samples) < min_runs or timer() - begin < seconds:
@@ -108,9 +116,16 @@ class Measurement:
         return Stats.from_samples(self.samples_ms)
 
 
+#: at least this many timed calls between two checks of the stopping rule (see `_check_every`)
+MIN_CHECK_GAP = 10
+
+
 def _check_every(n: int) -> int:
-    # Recomputing the CI costs O(n); checking at ~5% growth keeps the overhead negligible.
-    return max(1, n // 20)
+    # Recomputing the CI costs O(n); checking at ~5% growth keeps the overhead negligible. The
+    # check's own work (sorting, a few hundred Python floats) also evicts the model's weights
+    # from the caches, so checking after every call made EVERY sample a cold-cache call: 2 to 5%
+    # slower than a bare loop on a 0.2 to 0.6 ms call (benchmarks/profiler_trust.py, check (a)).
+    return max(MIN_CHECK_GAP, n // 20)
 
 
 def measure(
@@ -168,4 +183,10 @@ def measure(
                 reason = "converged"
                 break
             next_check = len(samples) + _check_every(len(samples))
+            # One untimed call after the check restores the caches it evicted, so the next
+            # sample is a call like any other in a tight loop.
+            if len(samples) < budget.max_runs:
+                fn()
+                if sync is not None:
+                    sync()
     return Measurement(tuple(samples), tuple(warmup), reason, timer() - begin)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -83,6 +84,14 @@ class SweepSummary:
     python: str | None = None
     timeout: float = 600.0
     budget: Budget = field(default_factory=Budget)
+    #: the claims on ``pending`` configurations: held (renewed by their heartbeat) until each
+    #: result is stored, so that another sweep on the same database waits for it instead of
+    #: measuring it too; closed by `measure_pending`
+    claims: Claims | None = field(default=None, repr=False)
+    #: configurations another sweep held when this one looked, read (or taken over) by
+    #: `measure_pending` once this sweep's own are measured: waiting before them could deadlock
+    #: two sweeps that each hold what the other waits for
+    waiting: Callable[[], None] | None = field(default=None, repr=False)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -210,8 +219,9 @@ def profile(
 
     ``mode="interleaved"`` (the default of sweep files and the study) measures the configurations
     of each shape side by side in rounds (see `ortkit.profiler.measure_interleaved`);
-    ``"isolated"`` (this function's default, kept for `ortkit profile`) measures one after the
-    other, each in ``budget.processes`` fresh workers. Concurrency > 1 is always isolated.
+    ``"isolated"`` (this function's default) measures one after the other, each in
+    ``budget.processes`` fresh workers; ``"auto"`` (`ortkit profile`'s default) is interleaved
+    when the grid has more than one configuration. Concurrency > 1 is always isolated.
     With ``defer=True`` (interleaved only) nothing is measured yet: the configurations are left in
     ``summary.pending`` for one `measure_pending` call over several sweeps, so configurations of
     different calls (models, files) share rounds.
@@ -242,7 +252,7 @@ def profile(
         baseline_source: ``file.py:factory`` or ``pkg.module:factory`` building the PyTorch
             module of the (one) model, when its export does not record one.
         max_threads: the most threads a configuration may ask for (default: 4 per usable core).
-        mode: ``"interleaved"`` or ``"isolated"``.
+        mode: ``"interleaved"``, ``"isolated"`` or ``"auto"``.
         defer: leave interleaved configurations in ``summary.pending``.
         tuned: a tuned profile file (``ortkit tune``): every onnxruntime configuration gets the
             profile's choice for its shape (see `tuned_spec`) and the tag ``("tuned", "1")``.
@@ -257,8 +267,8 @@ def profile(
     from ortkit.runtime import canonical_ep
 
     _check_axes(models, eps, batches, times, threads, concurrency, chunks, timeout)
-    if mode not in MODES:
-        raise UsageError(f"unknown measuring mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode not in (*MODES, "auto"):
+        raise UsageError(f"unknown measuring mode {mode!r}; expected one of {', '.join(MODES)} or auto")
     # One spelling per EP ("gpu" is "cuda"), so a configuration is one row whatever its spelling;
     # plugin registration names are left as given.
     eps = list(dict.fromkeys(ep if ep.split(":", 1)[0] in (ep_library or {}) else canonical_ep(ep) for ep in eps))
@@ -273,6 +283,9 @@ def profile(
                             baseline_source, max_threads=max_threads)
         if tuned is not None:
             specs, unavailable = _apply_tuned(specs, tuned, unavailable, env_dict, ep_library)
+        if mode == "auto":
+            # One configuration has nothing to be compared with in its rounds.
+            mode = "interleaved" if len(specs) > 1 else "isolated"
         local_env = environment
         if any(s.runner != "ort" for s in specs) and python is not None:
             local_env = Environment.from_dict(worker_environment(None))
@@ -281,7 +294,7 @@ def profile(
         summary.other_environments = [k for k in store.environments() if k not in {environment.key, local_env.key}]
         _measure_grid(store, specs, summary, local_env, unavailable, budget=budget, python=python, timeout=timeout,
                       force=force, progress=progress, interleaved=mode == "interleaved")
-    if summary.pending and not defer:
+    if (summary.pending or summary.waiting) and not defer:
         measure_pending([summary], progress=progress)
     return summary
 
@@ -308,12 +321,29 @@ def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[Sw
     """Measure the configurations `profile(..., defer=True)` left pending in ``summaries`` (all
     writing into one database, with one budget: the first summary's), in interleaved rounds, and
     put each result into its summary."""
+    try:
+        _measure_queued(summaries, progress, seed)
+        for summary in summaries:
+            while summary.waiting is not None:
+                wait, summary.waiting = summary.waiting, None
+                wait()  # may queue again what a killed sweep left (its claim expired)
+                _measure_queued([summary], progress, seed)
+    finally:
+        for summary in summaries:
+            summary.pending, summary.waiting = [], None
+            if summary.claims is not None:
+                summary.claims.close()
+                summary.claims = None
+
+
+def _measure_queued(summaries: Sequence[SweepSummary], progress: Callable[[SweepEvent], None] | None, seed: int | None) -> None:
     from ortkit.profiler._rounds import measure_interleaved
 
     work = [(summary, item) for summary in summaries for item in summary.pending]
     if not work:
         return
     owner = {id(item[0]): summary for summary, item in work}
+    keys = {id(spec): spec.key(env.key) for _, (spec, env, _) in work}
     total = len(work)
     done = [0]
 
@@ -326,6 +356,8 @@ def measure_pending(summaries: Sequence[SweepSummary], *, progress: Callable[[Sw
 
     def on_done(result: Result) -> None:
         summary = owner[id(result.spec)]
+        if summary.claims is not None:
+            summary.claims.release(keys[id(result.spec)])  # stored: another sweep may read it now
         summary.results.append(result)
         summary.measured += 1
         if progress:
@@ -349,18 +381,35 @@ def _measure_grid(store: ResultStore, specs: Sequence[ProfileSpec], summary: Swe
     claim taken over): two sweeps split the grid instead of both measuring it."""
     total = len(specs)
     done: dict[int, Result] = {}
-    with Claims(store.path) as claims:
+    claims = Claims(store.path)
+    try:
         deferred = [i for i, spec in enumerate(specs)
                     if not _measure_one(store, claims, i, total, spec, summary, local_env, unavailable, done, budget=budget,
                                         python=python, timeout=timeout, force=force, progress=progress, interleaved=interleaved)]
-        for index in deferred:
-            # Measured by the other sweep while this one waited: its result is taken even with
-            # ``force`` (it is newer than this sweep's start).
-            while not _measure_one(store, claims, index, total, specs[index], summary, local_env, unavailable, done,
-                                   budget=budget, python=python, timeout=timeout, force=False, progress=progress,
-                                   interleaved=interleaved):
-                time.sleep(CLAIM_POLL_S)
-    summary.results.extend(done[i] for i in sorted(done))
+    except BaseException:
+        claims.close()
+        raise
+
+    def wait(open_store: ResultStore | None = None) -> None:
+        with (ResultStore(summary.db) if open_store is None else nullcontext(open_store)) as again:
+            for index in deferred:
+                # Measured by the other sweep while this one waited: its result is taken even with
+                # ``force`` (it is newer than this sweep's start).
+                while not _measure_one(again, claims, index, total, specs[index], summary, local_env, unavailable, done,
+                                       budget=budget, python=python, timeout=timeout, force=False, progress=progress,
+                                       interleaved=interleaved):
+                    time.sleep(CLAIM_POLL_S)
+        summary.results.extend(done.pop(i) for i in sorted(done))
+
+    if interleaved and (summary.pending or deferred):
+        # The queued configurations stay claimed until measured (`measure_pending`).
+        summary.claims, summary.waiting = claims, wait
+        summary.results.extend(done.pop(i) for i in sorted(done))
+        return
+    try:
+        wait(store)
+    finally:
+        claims.close()
 
 
 def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spec: ProfileSpec, summary: SweepSummary,
@@ -375,6 +424,7 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
     key = spec.key(env.key)
     if not claims.take(key):
         return False
+    queued = False
     try:
         # Looked up now, not once before the loop: another sweep writing into the same database
         # may have finished this configuration meanwhile.
@@ -389,6 +439,7 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
         if interleaved and spec.concurrency == 1 and not (spec.runner == "ort" and unavailable.get(spec.ep)):
             # Measured later, side by side with its shape's other configurations, in rounds.
             summary.pending.append((spec, env, previous if in_progress and not force else None))
+            queued = True  # still claimed: released when its result is stored
             return True
         if progress:
             progress(SweepEvent(index, total, "start", spec))
@@ -399,7 +450,8 @@ def _measure_one(store: ResultStore, claims: Claims, index: int, total: int, spe
             result = runs.to_result(spec, env, budget)
         store.add(result)
     finally:
-        claims.release(key)
+        if not queued:
+            claims.release(key)
     done[index] = result
     summary.measured += 1
     if progress:

@@ -40,6 +40,9 @@ __all__ = ["run_request", "run_concurrent", "die_with_parent", "PARENT_ENV", "ma
 CPUS_ENV = "ORTKIT_WORKER_CPUS"
 #: every protocol line a serving worker writes starts with this (anything else on the pipe is ignored)
 PROTOCOL_PREFIX = "ORTKIT "
+# A slice starts with one untimed loop (caches warm again after the protocol exchange) when a
+# loop costs less than 1/REWARM_SHARE of the slice: for a 1-second call it would double the slice.
+REWARM_SHARE = 10
 
 
 def pin_from_environment() -> None:
@@ -72,13 +75,16 @@ def serve(stdin: Any, out: Any) -> int:
     def server(fn: Callable[[], object], sync: Callable[[], object] | None, budget: Budget) -> Measurement:
         begin = time.perf_counter()
         warmup, loops[0] = calibrate(fn, budget, sync=sync)
+        typical_ms = float(sorted(warmup[-5:])[len(warmup[-5:]) // 2]) if warmup else 0.0
         send({"ready": True, "loops": loops[0]})
         samples: list[float] = []
         for line in stdin:
             command = json.loads(line)
             if command.get("stop"):
                 break
-            part = time_slice(fn, float(command["slice"]), min_runs=int(command.get("min_runs", 3)), loops=loops[0], sync=sync)
+            seconds = float(command["slice"])
+            part = time_slice(fn, seconds, min_runs=int(command.get("min_runs", 3)), loops=loops[0], sync=sync,
+                              rewarm=typical_ms * loops[0] * REWARM_SHARE < seconds * 1e3)
             samples.extend(part)
             send({"samples": list(part)})
         return Measurement(tuple(samples), warmup, "rounds", time.perf_counter() - begin)

@@ -1,9 +1,12 @@
 """The driver: finds the nodes of each kind, checks them, and streams the cells through them.
 
-Only the driver writes the results database; each result is committed the moment its node
-returns it, so a sweep interrupted anywhere keeps what was measured and a rerun resumes. A node
-that dies takes only its running cell with it; that cell is queued again for another node of its
-kind (or for the next run, when none is left).
+Cells of one kind that share a shape form a block, which one node measures in interleaved rounds
+(as a local sweep does: the report's comparisons are then paired); a cell with concurrent
+clients is a block of its own, measured in fresh worker processes. Only the driver writes the
+results database; each result is committed the moment its node returns it, so a sweep
+interrupted anywhere keeps what was measured and a rerun resumes. A node that dies takes only its
+running block with it; that block is queued again for another node of its kind (or for the next
+run, when none is left).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ortkit.base import InternalError, OrtkitError
 from ortkit.fleet._calibration import DEFAULT_THRESHOLD, Calibration, NodeFlag, flag_nodes, record_calibration, record_measured_by
 from ortkit.fleet._cluster import FleetError, check_versions, connect, nodes_of_kind
 from ortkit.fleet._node import NodeAgent, NodeHello
-from ortkit.profiler import Budget, Environment, ProfileSpec, Result, ResultStore, SweepEvent, worker_environment
+from ortkit.profiler import Budget, Environment, ProfileSpec, Result, ResultStore, SweepEvent, block_key, worker_environment
 
 __all__ = ["FleetCell", "FleetSummary", "run_cells"]
 
@@ -186,16 +189,26 @@ def _calibrate(agents: list[_Agent], summary: FleetSummary, db: str | os.PathLik
         log("warning: " + flag.describe())
 
 
+def _blocks(todo: list[FleetCell]) -> dict[str, deque[tuple[list[FleetCell], int]]]:
+    """Per kind, the blocks to measure (cells of one shape together), each with its attempt count."""
+    groups: dict[tuple[Any, ...], list[FleetCell]] = {}
+    for index, cell in enumerate(todo):
+        key = (cell.kind, "clients", index) if cell.spec.concurrency > 1 else (cell.kind, block_key(cell.spec))
+        groups.setdefault(key, []).append(cell)
+    queues: dict[str, deque[tuple[list[FleetCell], int]]] = {}
+    for block in groups.values():
+        queues.setdefault(block[0].kind, deque()).append((block, 0))
+    return queues
+
+
 def _dispatch(todo: list[FleetCell], agents: list[_Agent], summary: FleetSummary, db: str | os.PathLike[str], budget: Budget,
               timeout: float, max_attempts: int, log: Callable[[str], None], progress: Callable[[SweepEvent], None] | None) -> None:
-    """Hand each idle agent the next cell of its kind; store each result as it arrives."""
+    """Hand each idle agent the next block of its kind; store each result as it arrives."""
     import ray
 
-    queues: dict[str, deque[tuple[FleetCell, int]]] = {}
-    for cell in todo:
-        queues.setdefault(cell.kind, deque()).append((cell, 0))
+    queues = _blocks(todo)
     models: dict[str, Any] = {}  # sha256 -> object ref: each file enters the object store once
-    inflight: dict[Any, tuple[_Agent, FleetCell, int]] = {}
+    inflight: dict[Any, tuple[_Agent, list[FleetCell], int]] = {}
     total, index = len(todo), 0
     with ResultStore(db) as store:
         while True:
@@ -203,50 +216,56 @@ def _dispatch(todo: list[FleetCell], agents: list[_Agent], summary: FleetSummary
                 queue = queues.get(agent.hello.kind)
                 if agent.busy or not queue:
                     continue
-                cell, attempts = queue.popleft()
-                spec = cell.spec
-                if spec.model_sha256 not in models:
-                    models[spec.model_sha256] = ray.put(Path(spec.model).read_bytes())
-                if progress:
-                    progress(SweepEvent(index, total, "start", spec))
-                ref = agent.handle.measure.remote(spec, budget, timeout, models[spec.model_sha256])
-                inflight[ref] = (agent, cell, attempts)
+                block, attempts = queue.popleft()
+                for cell in block:
+                    if cell.spec.model_sha256 not in models:
+                        models[cell.spec.model_sha256] = ray.put(Path(cell.spec.model).read_bytes())
+                    if progress:
+                        progress(SweepEvent(index, total, "start", cell.spec))
+                files = [models[sha] for sha in dict.fromkeys(c.spec.model_sha256 for c in block)]
+                if block[0].spec.concurrency > 1:
+                    ref = agent.handle.measure.remote(block[0].spec, budget, timeout, files[0])
+                else:
+                    ref = agent.handle.measure_block.remote([c.spec for c in block], budget, timeout, *files)
+                inflight[ref] = (agent, block, attempts)
                 agent.busy = True
             if not inflight:
                 break
             ready, _ = ray.wait(list(inflight), num_returns=1)
-            agent, cell, attempts = inflight.pop(ready[0])
+            agent, block, attempts = inflight.pop(ready[0])
             agent.busy = False
             try:
-                result = ray.get(ready[0])
+                answer = ray.get(ready[0])
             except ray.exceptions.RayTaskError as error:
                 raise _cause(error) from None
             except ray.exceptions.RayError as error:
-                # the node (or its agent) died: only this cell was running there
+                # the node (or its agent) died: only this block was running there
                 agents.remove(agent)
-                summary.retried += 1
+                summary.retried += len(block)
                 log(f"node {agent.hello.node_id[:12]} ({agent.hello.kind}) lost ({type(error).__name__}); "
-                    f"{cell.spec.describe()} goes back to the queue")
+                    f"{len(block)} cells ({block[0].spec.describe()}{' and others of its shape' if len(block) > 1 else ''}) go back to the queue")
                 if attempts + 1 < max_attempts:
-                    queues[cell.kind].appendleft((cell, attempts + 1))
+                    queues[block[0].kind].appendleft((block, attempts + 1))
                 else:
-                    summary.unmeasured.append(cell)
+                    summary.unmeasured.extend(block)
                 continue
-            store.add(result)
-            record_measured_by(db, result.key, agent.hello.node_id, agent.hello.kind, agent.hello.hostname)
-            summary.results.append(result)
-            summary.measured_by[result.key] = agent.hello.node_id
-            summary.measured += 1
-            if progress:
-                progress(SweepEvent(index, total, "done", cell.spec, result))
-            index += 1
+            for cell, result in zip(block, answer if isinstance(answer, list) else [answer]):
+                store.add(result)
+                record_measured_by(db, result.key, agent.hello.node_id, agent.hello.kind, agent.hello.hostname)
+                summary.results.append(result)
+                summary.measured_by[result.key] = agent.hello.node_id
+                summary.measured += 1
+                if progress:
+                    progress(SweepEvent(index, total, "done", cell.spec, result))
+                index += 1
     for kind, queue in queues.items():
+        cells = [cell for block, _ in queue for cell in block]
         if kind in summary.missing_kinds:
-            summary.unmeasured.extend(cell for cell, _ in queue)
+            summary.unmeasured.extend(cells)
             continue
-        if queue and not any(a.hello.kind == kind for a in agents):
-            log(f"no live node of kind {kind!r} is left: {len(queue)} cells not measured (a rerun measures them)")
-        summary.unmeasured.extend(cell for cell, _ in queue)
+        if cells and not any(a.hello.kind == kind for a in agents):
+            log(f"no live node of kind {kind!r} is left: {len(cells)} cells not measured (a rerun measures them)")
+        summary.unmeasured.extend(cells)
 
 
 def _cause(error: Any) -> Exception:

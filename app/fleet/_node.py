@@ -2,8 +2,10 @@
 
 The agent is a plain class; the driver turns it into a Ray actor pinned to one node that asks for
 every CPU of that node, so Ray places nothing else there and no two measurements share cores. The
-agent measures through the profiler's own functions (`measure_processes`: a fresh worker process
-per configuration, the same statistics as a local run) and returns typed records.
+agent measures through the profiler's own functions and returns typed records: a block of
+configurations that share a shape in interleaved rounds (`measure_interleaved`, as a local sweep
+does, so the report's comparisons are paired on the fleet too), a configuration with concurrent
+clients and the calibration workload in fresh worker processes (`measure_processes`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from ortkit.base import OrtkitError, file_sha256
 from ortkit.fleet._calibration import Calibration, calibration_model
-from ortkit.profiler import Budget, Environment, ProfileSpec, Result, check_eps, measure_processes, worker_environment
+from ortkit.profiler import Budget, Environment, ProfileSpec, Result, check_eps, measure_interleaved, measure_processes, worker_environment
 
 __all__ = ["NodeAgent", "NodeHello", "CALIBRATION_BUDGET", "ModelTransferError"]
 
@@ -82,6 +84,28 @@ class NodeAgent:
         # the driver's path, so the store holds one path per file whichever node measured it
         return dataclasses.replace(result, spec=spec)
 
+    def measure_block(self, specs: list[ProfileSpec], budget: Budget, timeout: float, *models: bytes) -> list[Result]:
+        """Measure ``specs`` (one shape; ``models``: the bytes of their distinct files, in the
+        order their sha256s first appear in ``specs``) side by side in interleaved rounds; the
+        results in the order of ``specs``."""
+        files = dict(zip(dict.fromkeys(s.model_sha256 for s in specs), models))
+        results: dict[int, Result] = {}
+        work = []
+        for index, spec in enumerate(specs):
+            local = self._receive(spec, files[spec.model_sha256])
+            reason = check_eps([spec.ep], self.environment.to_dict(), plugins=[name for name, _ in spec.ep_library]).get(spec.ep)
+            if reason:
+                results[index] = Result(spec=spec, environment=self.environment, status="skipped", message=f"{reason} (node {self.kind})")
+            else:
+                work.append((index, dataclasses.replace(spec, model=str(local))))
+        # Only the driver writes the database: the rows a local sweep stores after every round
+        # (to resume a killed sweep) are dropped here; a lost node's block is measured again.
+        measured = measure_interleaved([(here, self.environment, None) for _, here in work], budget, _Discard(),
+                                       python=lambda spec: None, timeout=timeout)
+        for (index, _), result in zip(work, measured):
+            results[index] = dataclasses.replace(result, spec=specs[index])  # the driver's path, as in `measure`
+        return [results[i] for i in range(len(specs))]
+
     def _receive(self, spec: ProfileSpec, model: bytes) -> Path:
         import hashlib
 
@@ -98,3 +122,10 @@ class NodeAgent:
 
     def close(self) -> None:
         shutil.rmtree(self.cache, ignore_errors=True)
+
+
+class _Discard:
+    """A store for `measure_interleaved` that keeps nothing (the agent returns the final results)."""
+
+    def add(self, result: Result) -> None:
+        return None

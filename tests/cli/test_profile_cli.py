@@ -133,3 +133,20 @@ def test_empty_grid_and_empty_database_are_one_line_errors(tmp_path: Path) -> No
     report = runner.invoke(cli, ["report", str(tmp_path / "empty.db"), "--out", str(tmp_path / "rep")])
     assert report.exit_code == 1 and "holds no results" in report.output
     assert len(report.output.strip().splitlines()) == 1
+
+
+def test_profile_interleaves_a_grid_and_isolates_a_single_configuration(tmp_path: Path) -> None:
+    model = _model(tmp_path / "seq.onnx")
+    base = ["profile", str(model), "--time", "4", "--threads", "1", "--max-time", "0.05", "--processes", "1", "--json"]
+    grid = CliRunner().invoke(cli, [*base, "--batch", "1,2", "--db", str(tmp_path / "grid.db")])
+    assert grid.exit_code == 0, grid.output
+    rows = json.loads(grid.output)["results"]
+    assert len(rows) == 2
+    assert all(r["metrics"]["stop_reason"] in ("converged", "max_rounds") and len(r["metrics"]["round_p50_ms"]) >= 6 for r in rows)
+    one = CliRunner().invoke(cli, [*base, "--batch", "1", "--db", str(tmp_path / "one.db")])
+    assert one.exit_code == 0, one.output
+    (row,) = json.loads(one.output)["results"]
+    assert row["metrics"]["stop_reason"] in ("converged", "max_runs", "max_time") and not row["metrics"].get("round_p50_ms")
+    forced = CliRunner().invoke(cli, [*base, "--batch", "1,2", "--mode", "isolated", "--db", str(tmp_path / "iso.db")])
+    assert forced.exit_code == 0, forced.output
+    assert all(not r["metrics"].get("round_p50_ms") for r in json.loads(forced.output)["results"])

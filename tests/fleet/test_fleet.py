@@ -51,6 +51,11 @@ def test_a_sweep_runs_across_the_nodes_resumes_and_reports_one_row_per_kind(clus
         assert result.environment.key == node_environment[node_id]
         nodes.add(node_id)
     assert len(nodes) == 3  # both kind-a nodes took cells, and the kind-b node
+    # each node measured the configurations of one shape side by side, in the same rounds
+    for result in results:
+        partner = next(r for r in results if r is not result and r.spec.batch == result.spec.batch
+                       and dict(r.spec.tags)["target"] == dict(result.spec.tags)["target"])
+        assert len(result.metrics.round_ids) >= 6 and result.metrics.round_ids == partner.metrics.round_ids
     report = (tmp_path / "report" / "report.md").read_text()
     section = report.split("## Across targets and node kinds")[1].split("\n## ")[0]
     assert "| cpu@kind-a | 2 | 4 |" in section and "| cpu@kind-b | 1 | 4 |" in section
@@ -78,7 +83,7 @@ def test_a_node_kind_the_cluster_lacks_is_reported(cluster, tmp_path: Path) -> N
     assert "node kind 'gpu-h100': no live node in the cluster; its cells were not measured" in out.stdout
 
 
-def test_a_node_killed_mid_sweep_loses_only_its_running_cell(tmp_path: Path) -> None:
+def test_a_node_killed_mid_sweep_loses_only_its_running_block(tmp_path: Path) -> None:
     import ray
 
     from ortkit.fleet import fleet_cells, run_cells
@@ -88,15 +93,17 @@ def test_a_node_killed_mid_sweep_loses_only_its_running_cell(tmp_path: Path) -> 
 
     cluster, nodes = start_cluster(["kind-a", "kind-a"])
     try:
-        sweep = load_sweep(_sweep_file(tmp_path, ["kind-a"], batches="[1, 2, 3]"))
+        # four blocks (one per batch) for two nodes: after the first block, the other node is
+        # measuring one or about to be handed one when it dies
+        sweep = load_sweep(_sweep_file(tmp_path, ["kind-a"], batches="[1, 2, 3, 4]"))
         files = [ModelFile(Path(m.value), m.name, "fp32", False, None, (), None, None) for m in sweep.models]
         cells = fleet_cells(files, sweep.targets, sweep.grid)
-        assert len(cells) == 6
+        assert len(cells) == 8
         db = tmp_path / "kill.db"
         killed: list[str] = []
 
         def progress(event) -> None:
-            # after the first result, kill the OTHER node: it is measuring a cell right now
+            # after the first result, kill the OTHER node: it is measuring a block, or is handed one next
             if event.state == "done" and not killed:
                 done_on = dict(event.result.environment.extra)["ray_node_id"]
                 victim = next(n for n in nodes if n.node_id != done_on)
@@ -109,7 +116,7 @@ def test_a_node_killed_mid_sweep_loses_only_its_running_cell(tmp_path: Path) -> 
         assert sorted(r.spec.spec_hash for r in summary.results) == sorted(c.spec.spec_hash for c in cells)
         with ResultStore(db, readonly=True) as store:
             stored = store.results()
-        assert len(stored) == 6 and all(r.ok for r in stored)
+        assert len(stored) == 8 and all(r.ok for r in stored)
         assert {r.key for r in stored} == {r.key for r in summary.results}
     finally:
         if ray.is_initialized():

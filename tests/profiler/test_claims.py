@@ -60,3 +60,25 @@ def test_two_sweeps_on_one_database_split_the_grid(tmp_path: Path, build: Simple
     # Every configuration measured exactly once between them; each reports the whole grid in order.
     assert sum(o["measured"] for o in outs) == 6 and all(o["measured"] > 0 for o in outs)
     assert all(o["measured"] + o["resumed"] == 6 and o["batches"] == [1, 2, 3, 4, 5, 6] and o["ok"] == 6 for o in outs)
+
+
+_INTERLEAVED = _SWEEP.replace("processes=1))", "processes=1, rounds=2, max_rounds=3), mode=\"interleaved\")")
+
+
+def test_two_interleaved_sweeps_on_one_database_measure_each_configuration_once(tmp_path: Path, build: SimpleNamespace) -> None:
+    # A configuration queued for interleaved rounds stays claimed until its result is stored: the
+    # other sweep waits for it (and reads it) instead of queueing it too.
+    model = build.lstm(tmp_path / "lstm.onnx")
+    db = tmp_path / "r.db"
+    command = [sys.executable, "-c", _INTERLEAVED, str(model), str(db)]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err[-2000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(o["measured"] for o in outs) == 6, outs
+    assert all(o["measured"] + o["resumed"] == 6 and sorted(o["batches"]) == [1, 2, 3, 4, 5, 6] and o["ok"] == 6 for o in outs)
+    with Claims(db) as claims:  # nothing is left claimed
+        assert all(claims.take(f"k{i}") for i in range(3))
+        assert claims._conn.execute("SELECT COUNT(*) FROM claims WHERE owner != ?", (claims.owner,)).fetchone()[0] == 0

@@ -68,3 +68,25 @@ def test_mostly_stable_samples_converge_after_enough_runs() -> None:
     m = measure(clock.work, Budget(warmup_runs=0, warmup_time_s=0.0, min_runs=10, max_runs=5000, max_time_s=1000), timer=clock)
     assert m.stop_reason == "converged"
     assert m.stats.p50 == pytest.approx(10.0)
+
+
+def test_the_stopping_rule_is_checked_every_ten_calls_and_each_check_is_followed_by_an_untimed_call() -> None:
+    # The check's own work leaves the caches cold: the call after it is not a sample, and checks
+    # are spaced so that they cannot touch most samples.
+    clock = FakeClock([0.001, 0.003])
+    m = measure(clock.work, Budget(warmup_runs=0, warmup_time_s=0.0, min_runs=10, max_runs=60, max_time_s=100), timer=clock)
+    assert len(m.samples_ms) == 60
+    # checks after samples 10, 20, 30, 40, 50 (none converged): five untimed calls
+    assert clock.calls == 60 + 5
+
+
+def test_a_slice_rewarms_with_one_untimed_loop_only_when_asked() -> None:
+    from ortkit.profiler._engine import time_slice
+
+    clock = FakeClock([0.001])
+    samples = time_slice(clock.work, 0.0, min_runs=4, loops=3, timer=clock)
+    assert len(samples) == 4 and clock.calls == 12
+    clock = FakeClock([0.001])
+    samples = time_slice(clock.work, 0.0, min_runs=4, loops=3, timer=clock, rewarm=True)
+    assert len(samples) == 4 and clock.calls == 15
+    assert all(s == pytest.approx(1.0) for s in samples)

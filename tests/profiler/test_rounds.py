@@ -190,3 +190,22 @@ def test_compare_across_threads_in_one_interleaved_database_is_paired(tmp_path: 
     expected = ratio_between(new, old, confidence=0.95)
     assert expected.paired
     assert row.comparison.ratio == pytest.approx(expected.estimate)
+
+
+def test_a_worker_that_fails_before_its_first_round_leaves_the_rest_of_its_block_measured(tmp_path: Path, build) -> None:
+    # The block's workers start together; one that cannot open its session fails alone.
+    import onnx
+    from onnx import TensorProto, helper
+
+    good = build.lstm(tmp_path / "lstm.onnx")
+    graph = helper.make_graph([helper.make_node("NoSuchOp", ["x"], ["y"], domain="ortkit.test")], "bad",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", 4])])
+    bad = tmp_path / "bad.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ortkit.test", 1)])
+    model.ir_version = 8
+    onnx.save(model, bad)
+    summary = profile([good, bad], batches=[1], times=[4], threads=[1], db=tmp_path / "r.db", budget=ROUNDS, mode="interleaved")
+    by = {r.spec.model_label: r for r in summary.results}
+    assert by["bad"].status == "failed" and not by["bad"].samples_ms
+    assert by["lstm"].ok and len(by["lstm"].metrics.round_p50_ms) >= 3

@@ -28,7 +28,9 @@ from ortkit.cli._options import best_ep
 @click.option("--op-profile", is_flag=True, help="Record per-op-type time shares from onnxruntime's profiler.")
 @click.option("--max-time", default=2.0, show_default=True, help="Seconds of measuring per configuration at most.")
 @click.option("--processes", default=3, show_default=True, type=click.IntRange(1, 100), help="Fresh worker processes per configuration; their samples are pooled.")
-@click.option("--mode", type=click.Choice(["isolated", "interleaved"]), default="isolated", show_default=True, help="interleaved: configurations of one shape measured side by side in rounds.")
+@click.option("--mode", type=click.Choice(["auto", "isolated", "interleaved"]), default="auto", show_default=True,
+              help="interleaved: configurations of one shape measured side by side in rounds; isolated: one after another; "
+                   "auto: interleaved when there is more than one configuration.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds before a worker is killed as hung.")
 @click.option("--force", is_flag=True, help="Measure again what the database already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
