@@ -24,7 +24,7 @@ from ortkit.profiler._stats import normal_quantile
 from ortkit.profiler._sweep import check_eps, onnx_metadata, parse_list, read_onnx_metadata, worker_target
 from ortkit.profiler._sweep import MODES, measure_pending
 from ortkit.profiler._rounds import IN_PROGRESS, block_key, measure_interleaved
-from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, noise_between, sample_noise
+from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, is_quiet, noise_between, sample_noise
 from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
 from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
 from ortkit.profiler._tuned import TUNED_TAG, tuned_spec
@@ -66,6 +66,7 @@ __all__ = [
     "QUIET_LOAD_PER_CPU",
     "QUIET_STEAL",
     "noise_between",
+    "is_quiet",
     "sample_noise",
     "Measurement",
     "Metrics",

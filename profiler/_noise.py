@@ -10,9 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NoiseSample", "sample_noise", "noise_between", "NoiseWindow", "QUIET_LOAD_PER_CPU", "QUIET_STEAL"]
+__all__ = ["NoiseSample", "sample_noise", "noise_between", "NoiseWindow", "QUIET_LOAD_PER_CPU", "QUIET_STEAL", "is_quiet"]
 
-#: a load average per usable CPU above this (the 1-minute figure) means the machine was not quiet
+#: a load average per usable CPU above this (the 1-minute figure) means the machine was not quiet;
+#: used only where no count of other busy processes was recorded, because the load average also
+#: counts ortkit's own workers (a block's workers start and finish together)
 QUIET_LOAD_PER_CPU = 0.7
 #: a CPU steal share above this (the hypervisor gave the cores to other guests) means not quiet
 QUIET_STEAL = 0.02
@@ -43,12 +45,8 @@ class NoiseWindow:
 
     @property
     def quiet(self) -> bool:
-        """False when the load per CPU, the steal share or other busy processes say the cores were shared."""
-        if self.load_1m is not None and self.load_1m / max(self.cpus, 1) > QUIET_LOAD_PER_CPU:
-            return False
-        if self.cpu_steal is not None and self.cpu_steal > QUIET_STEAL:
-            return False
-        return not (self.busy_processes is not None and self.busy_processes >= self.cpus)
+        """False when CPU steal or other programs' runnable processes say the cores were shared."""
+        return is_quiet(self.load_1m, self.cpu_steal, self.busy_processes, self.cpus)
 
     def describe(self) -> str:
         parts = [f"load {self.load_1m:.2f} on {self.cpus} CPUs" if self.load_1m is not None else f"{self.cpus} CPUs"]
@@ -61,6 +59,17 @@ class NoiseWindow:
         return ", ".join(parts)
 
 
+def is_quiet(load_1m: float | None, cpu_steal: float | None, busy_processes: int | None, cpus: int) -> bool:
+    """The one rule for "the machine was quiet": no CPU steal above `QUIET_STEAL` and no runnable
+    process outside ortkit's own process tree. The load average decides only for records without
+    that count: it cannot tell ortkit's own workers from other programs."""
+    if cpu_steal is not None and cpu_steal > QUIET_STEAL:
+        return False
+    if busy_processes is not None:
+        return busy_processes == 0
+    return load_1m is None or load_1m / max(cpus, 1) <= QUIET_LOAD_PER_CPU
+
+
 def _read(path: str) -> str | None:
     try:
         return Path(path).read_text()
@@ -69,19 +78,30 @@ def _read(path: str) -> str | None:
 
 
 def _busy_processes() -> int | None:
-    """Processes in state R (running or runnable) other than this one, from /proc/*/stat."""
+    """Runnable processes (state R) outside this process's own tree (itself, its workers and
+    theirs), from /proc/*/stat: other programs competing for the cores."""
     if not os.path.isdir("/proc"):
         return None
-    own = os.getpid()
-    count = 0
+    states: dict[int, tuple[int, str]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == own:
+        if not entry.isdigit():
             continue
         text = _read(f"/proc/{entry}/stat")
-        # The state follows the command name, which is in parentheses and may hold spaces.
-        if text and text[text.rfind(")") + 2 : text.rfind(")") + 3] == "R":
-            count += 1
-    return count
+        if not text:
+            continue
+        # The state and the parent's pid follow the command name, which is in parentheses and
+        # may hold spaces.
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) >= 2 and fields[1].lstrip("-").isdigit():
+            states[int(entry)] = (int(fields[1]), fields[0])
+    own = {os.getpid()}
+    grown = True
+    while grown:
+        children = {pid for pid, (parent, _) in states.items() if parent in own and pid not in own}
+        grown = bool(children)
+        own |= children
+    # Kernel threads (children of kthreadd, pid 2) run briefly all the time: they are not programs.
+    return sum(1 for pid, (parent, state) in states.items() if state == "R" and pid not in own and 2 not in (pid, parent))
 
 
 def sample_noise() -> NoiseSample:

@@ -95,13 +95,20 @@ def problems_section(view: View) -> Section:
         "Unstable, skipped and failed configurations",
         "Every configuration whose numbers are not to be trusted as a single figure, or that produced none.",
     )
-    unstable = [r for r in view.dataset.rows if r.unstable]
-    skipped = [r for r in view.dataset.rows if r.status in ("skipped", "unavailable")]
-    failed = [r for r in view.dataset.rows if r.status not in ("ok", "skipped", "unavailable") or (r.status == "ok" and not r.samples_ms)]
+    # The tuning search's candidates (tagged ``tune``) are counted apart: they are a search's
+    # trials, not configurations the report compares.
+    searched = [r for r in view.dataset.rows if "tune" in dict(r.spec.tags)]
+    compared = [r for r in view.dataset.rows if "tune" not in dict(r.spec.tags)]
+    unstable = [r for r in compared if r.unstable]
+    skipped = [r for r in compared if r.status in ("skipped", "unavailable")]
+    failed = [r for r in compared if r.status not in ("ok", "skipped", "unavailable") or (r.status == "ok" and not r.samples_ms)]
     section.findings.append(
-        f"{len(view.dataset.rows)} configurations: {len(view.dataset.rows) - len(skipped) - len(failed)} measured "
+        f"{len(compared)} configurations: {len(compared) - len(skipped) - len(failed)} measured "
         f"({len(unstable)} unstable), {len(skipped)} skipped, {len(failed)} failed."
     )
+    if searched:
+        section.findings.append(f"Besides them, the tuning search measured {len(searched)} candidate configurations "
+                                f"({sum(1 for r in searched if r.unstable)} unstable; 'What tuning bought').")
     section.findings.append("Unstable: fewer than 5 samples, IQR/median of the samples over 10%, or IQR/median of the "
                             "per-round (or per-process) medians over 5% (docs/profiler.md, 'Stability').")
     noisy = _noisy(view)
@@ -130,22 +137,25 @@ def _spread(row: Row) -> str:
 
 
 def _noisy(view: View) -> str | None:
-    """A warning when the machine was not quiet while measuring (load per CPU or CPU steal above
-    `ortkit.profiler` thresholds), from the noise each result recorded."""
-    from ortkit.profiler import QUIET_LOAD_PER_CPU, QUIET_STEAL
+    """A warning when the machine was not quiet while measuring (`ortkit.profiler.is_quiet`: CPU
+    steal, or runnable processes of other programs; the load average only for older records),
+    from the noise each result recorded."""
+    from ortkit.profiler import is_quiet
 
-    rows = [r for r in view.dataset.rows if r.ok and r.load_1m is not None]
+    rows = [r for r in view.dataset.rows if r.ok and (r.load_1m is not None or r.busy_processes is not None)]
     if not rows:
         return None
     noisy = []
     for row in rows:
         cpus = int(view.dataset.environments.get(row.environment_key, {}).get("cpu_cores_logical") or 1)
-        if row.load_1m / cpus > QUIET_LOAD_PER_CPU or (row.cpu_steal or 0.0) > QUIET_STEAL:  # type: ignore[operator]
+        if not is_quiet(row.load_1m, row.cpu_steal, row.busy_processes, cpus):
             noisy.append(row)
     if not noisy:
         return None
-    loads = [r.load_1m for r in noisy]
+    loads = [r.load_1m for r in noisy if r.load_1m is not None]
     steal = max((r.cpu_steal or 0.0) for r in noisy)
-    return (f"Warning: the machine was not quiet for {len(noisy)} of {len(rows)} measurements (load average {min(loads):.1f} "
-            f"to {max(loads):.1f}, CPU steal up to {steal:.1%}): other programs shared the cores, which widens every interval "
-            "and can shift medians; `ortkit doctor` measures this machine's noise floor.")
+    busy = max((r.busy_processes or 0) for r in noisy)
+    load = f"load average {min(loads):.1f} to {max(loads):.1f}, " if loads else ""
+    return (f"Warning: the machine was not quiet for {len(noisy)} of {len(rows)} measurements (up to {busy} runnable "
+            f"process(es) of other programs, {load}CPU steal up to {steal:.1%}): other programs shared the cores, which "
+            "widens every interval and can shift medians; `ortkit doctor` measures this machine's noise floor.")

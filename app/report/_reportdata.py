@@ -86,9 +86,11 @@ class Row:
     round_p50_ms: tuple[float, ...] = ()
     round_ids: tuple[str, ...] = ()
     process_p50_ms: tuple[float, ...] = ()
-    #: the noise recorded while measuring: 1-minute load average, CPU steal share
+    #: the noise recorded while measuring: 1-minute load average, CPU steal share, runnable
+    #: processes of other programs
     load_1m: float | None = None
     cpu_steal: float | None = None
+    busy_processes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -251,7 +253,7 @@ def row_from_result(result: Any) -> Row:
         throughput_samples_s=metrics.throughput_samples_s, flops=metrics.flops, gflops_s=metrics.gflops_s,
         flops_note=metrics.flops_note, round_p50_ms=tuple(metrics.round_p50_ms),
         round_ids=tuple(metrics.round_ids), process_p50_ms=tuple(metrics.process_p50_ms), load_1m=metrics.load_1m,
-        cpu_steal=metrics.cpu_steal,
+        cpu_steal=metrics.cpu_steal, busy_processes=metrics.busy_processes,
     )
 
 

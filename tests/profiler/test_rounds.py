@@ -3,6 +3,8 @@ hierarchical intervals and the stability rule; `ortkit doctor`."""
 
 from __future__ import annotations
 
+import os
+
 import stat
 import sys
 from dataclasses import replace
@@ -174,8 +176,42 @@ def test_noise_is_read_from_the_machine_and_judged() -> None:
     assert window.load_1m is not None and window.load_1m >= 0
     assert window.cpu_steal is not None and 0.0 <= window.cpu_steal <= 1.0
     assert window.busy_processes is not None and window.cpus >= 1
-    assert not NoiseWindow(50.0, 0.0, None, 0, 2).quiet and not NoiseWindow(0.1, 0.10, None, 0, 2).quiet
+    # Steal, or another program's runnable process, makes the machine not quiet; the load average
+    # decides only where no process count was recorded (it also counts ortkit's own workers).
+    assert not NoiseWindow(0.1, 0.10, None, 0, 2).quiet and not NoiseWindow(0.1, 0.0, None, 1, 2).quiet
+    assert NoiseWindow(50.0, 0.0, None, 0, 2).quiet and not NoiseWindow(50.0, 0.0, None, None, 2).quiet
     assert NoiseWindow(0.1, 0.0, "performance", 0, 2).quiet and "governor performance" in NoiseWindow(0.1, 0.0, "performance", 0, 2).describe()
+
+
+def test_busy_processes_count_other_programs_but_not_ortkits_own_workers() -> None:
+    """A spinning child of this process is ortkit's own (a worker); the same loop started in its
+    own session by a short-lived parent (so it is re-parented away from this tree) is another
+    program. Both real processes, counted from /proc."""
+    import subprocess
+    import sys
+    import time
+
+    from ortkit.profiler import sample_noise
+
+    spin = [sys.executable, "-c", "while True: pass"]
+    own = subprocess.Popen(spin)
+    try:
+        time.sleep(0.3)
+        with_own = min(sample_noise().busy_processes for _ in range(5))
+    finally:
+        own.kill()
+        own.wait()
+    launcher = subprocess.run([sys.executable, "-c", (
+        "import subprocess, sys; p = subprocess.Popen(sys.argv[1:], start_new_session=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(p.pid)"
+    ), *spin], capture_output=True, text=True, check=True)
+    other = int(launcher.stdout)
+    try:
+        time.sleep(0.3)
+        with_other = max(sample_noise().busy_processes for _ in range(5))
+    finally:
+        os.kill(other, 9)
+    assert with_other >= with_own + 1, (with_own, with_other)
 
 
 def test_compare_across_threads_in_one_interleaved_database_is_paired(tmp_path: Path, build) -> None:
