@@ -7,6 +7,7 @@ results store's primary key, so a repeated sweep finds what it already measured 
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -147,6 +148,10 @@ class ProfileSpec:
     session: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.model, str) and self.model and not os.path.isabs(self.model):
+            # Workers start in their own temporary folder: a path relative to the caller's
+            # working directory would name nothing there (the identity holds the hash, not the path).
+            object.__setattr__(self, "model", os.path.abspath(self.model))
         if self.runner not in RUNNERS:
             raise UsageError(f"unknown runner {self.runner!r}; expected one of {', '.join(RUNNERS)}")
         for name in ("model", "model_sha256", "model_label", "ep", "precision", "optimization"):

@@ -245,3 +245,17 @@ def test_a_worker_that_fails_before_its_first_round_leaves_the_rest_of_its_block
     by = {r.spec.model_label: r for r in summary.results}
     assert by["bad"].status == "failed" and not by["bad"].samples_ms
     assert by["lstm"].ok and len(by["lstm"].metrics.round_p50_ms) >= 3
+
+
+def test_a_model_named_relative_to_the_working_directory_is_measured_by_workers_elsewhere(tmp_path: Path, build, monkeypatch) -> None:
+    """Workers start in their own temporary folder: a configuration built from a relative path
+    (the study's `--out study-out`) must still name the file there, not fail to find it."""
+    from ortkit.base import file_sha256
+    from ortkit.profiler import ModelSource
+
+    build.matmul(tmp_path / "mm.onnx")
+    monkeypatch.chdir(tmp_path)
+    source = ModelSource(path="mm.onnx", label="mm", sha256=file_sha256("mm.onnx"))
+    summary = profile([source], batches=[1, 2], db="r.db", budget=ROUNDS, mode="interleaved")
+    assert [r.status for r in summary.results] == ["ok", "ok"], [r.message for r in summary.results]
+    assert all(os.path.isabs(r.spec.model) for r in summary.results)

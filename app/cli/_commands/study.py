@@ -17,6 +17,7 @@ import click
 def command(quick: bool, plan_file: str | None, out: str, force: bool, ray_address: str | None, nodes: tuple[str, ...], as_json: bool) -> None:
     """Train, export, verify, profile and report the RNN-vs-CNN study (resumable)."""
     from ortkit.base import UsageError
+    from ortkit.profiler import FAILED_EXIT_CODE
     from ortkit.study import console_progress, load_plan, run_study
 
     if quick and plan_file:
@@ -32,6 +33,11 @@ def command(quick: bool, plan_file: str | None, out: str, force: bool, ray_addre
     if as_json:
         click.echo(json.dumps({"db": str(result.db), "seconds": result.seconds, "counts": dict(result.counts),
                                "html": str(result.report.html), "markdown": str(result.report.markdown)}, indent=2))
-        return
-    counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
-    click.echo(f"study finished in {result.seconds / 60:.1f} min ({counts}): {result.report.html} and {result.report.markdown}")
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
+        click.echo(f"study finished in {result.seconds / 60:.1f} min ({counts}): {result.report.html} and {result.report.markdown}")
+    if result.counts.get("failed"):
+        # As `ortkit profile`: the report is written, but a script must see that numbers are missing.
+        click.echo(f"{result.counts['failed']} configuration(s) failed: the report lists them under 'Unstable, skipped and "
+                   "failed configurations'; run the same command again to retry them", err=True)
+        raise SystemExit(FAILED_EXIT_CODE)
