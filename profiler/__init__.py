@@ -27,7 +27,7 @@ from ortkit.profiler._rounds import IN_PROGRESS, block_key, measure_interleaved
 from ortkit.profiler._noise import QUIET_LOAD_PER_CPU, QUIET_STEAL, NoiseWindow, is_quiet, noise_between, sample_noise
 from ortkit.profiler._paired import ROUND_SPREAD_LIMIT, Groups, Ratio, group_ci, paired_ratio, ratio_between, robust_unstable, round_spread
 from ortkit.profiler._doctor import NoiseFloor, ThreadFloor, noise_floor
-from ortkit.profiler._tuned import TUNED_TAG, tuned_spec
+from ortkit.profiler._tuned import TUNED_TAG, tuned_spec, workers_target
 from ortkit.profiler import targets
 from ortkit.profiler.targets import Target, list_targets
 from ortkit.profiler.targets import resolve as resolve_target
@@ -89,6 +89,7 @@ __all__ = [
     "throughput",
     "TUNED_TAG",
     "tuned_spec",
+    "workers_target",
     "resolve_model",
     "Result",
     "ResultStore",

@@ -303,14 +303,11 @@ def _apply_tuned(specs: list[ProfileSpec], tuned: str | os.PathLike[str], unavai
                  env_dict: dict[str, Any], ep_library: Mapping[str, str] | None) -> tuple[list[ProfileSpec], dict[str, str | None]]:
     """The grid with the tuned profile's choices (configurations that became one merge), and
     the availability of the EPs the profile chose."""
-    from ortkit.profiler._tuned import tuned_spec
-    from ortkit.runtime import TunedTarget, load_tuned_profile
+    from ortkit.profiler._tuned import tuned_spec, workers_target
+    from ortkit.runtime import load_tuned_profile
 
     profile = load_tuned_profile(tuned)
-    # The workers' machine and onnxruntime, which is what the profile must have been tuned on.
-    here = TunedTarget.here()
-    target = TunedTarget(cpu=str(env_dict.get("cpu_model") or here.cpu), cores=here.cores,
-                         onnxruntime=str(env_dict.get("onnxruntime") or here.onnxruntime))
+    target = workers_target(env_dict)
     specs = list(dict.fromkeys(tuned_spec(s, profile, tuned, target) if s.runner == "ort" else s for s in specs))
     chosen = sorted({s.ep for s in specs if s.runner == "ort"} - set(unavailable))
     return specs, {**unavailable, **check_eps(chosen, env_dict, plugins=list(ep_library or {}))}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ortkit.base import UsageError
 from ortkit.profiler._spec import ProfileSpec
@@ -18,7 +18,7 @@ from ortkit.profiler._spec import ProfileSpec
 if TYPE_CHECKING:  # `import ortkit.profiler` works without onnxruntime (ortkit env, the report)
     from ortkit.runtime import TunedProfile, TunedTarget
 
-__all__ = ["TUNED_TAG", "tuned_spec"]
+__all__ = ["TUNED_TAG", "tuned_spec", "workers_target"]
 
 #: the tag a tuned configuration carries (``("tuned", "1")``); untuned ones carry none
 TUNED_TAG = ("tuned", "1")
@@ -65,3 +65,13 @@ def tuned_spec(
         spec, model=model, model_sha256=sha, precision=precision, ep=choice.ep, ep_options=choice.ep_options,
         threads=settings.threads, optimization=settings.optimization, session=settings.extra(), tags=tags,
     )
+
+
+def workers_target(environment: dict[str, Any]) -> TunedTarget:
+    """The machine and onnxruntime the workers of ``environment`` (a worker environment's
+    dict) measure on: what a profile is tuned for, and what it must have been tuned on."""
+    from ortkit.runtime import TunedTarget
+
+    here = TunedTarget.here()
+    return TunedTarget(cpu=str(environment.get("cpu_model") or here.cpu), cores=here.cores,
+                       onnxruntime=str(environment.get("onnxruntime") or here.onnxruntime))

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ortkit.base import OrtkitError, UsageError, file_sha256
-from ortkit.profiler import DEFAULT_DB, Environment, ProfileSpec, ResultStore, check_eps, read_onnx_metadata, worker_environment
-from ortkit.runtime import TunedChoice, TunedProfile, TunedTarget, canonical_ep, usable_cores
+from ortkit.profiler import DEFAULT_DB, Environment, ProfileSpec, ResultStore, check_eps, read_onnx_metadata, worker_environment, workers_target
+from ortkit.runtime import TunedChoice, TunedProfile, canonical_ep, usable_cores
 
 from ortkit.tune._precision import DEFAULT_MAX_METRIC_DROP, PrecisionCheck, precision_variants
 from ortkit.tune._race import RaceOutcome, RaceSettings, race_group
@@ -119,11 +119,8 @@ def tune_model(
             log(f"group {group.describe()}: {len(entrants)} candidates")
             outcomes.append(race_group(group, entrants, base, store, env, python=python, settings=settings, log=log))
     out_path = Path(out) if out is not None else _default_out(path)
-    # The machine is this one; the onnxruntime is the workers' (``--python``/``--target``), which
-    # is where the profile's numbers hold.
-    here = TunedTarget.here()
-    target = TunedTarget(here.cpu, here.cores, str(env_dict.get("onnxruntime") or here.onnxruntime))
-    profile = TunedProfile(model_sha256=sha, target=target, model_label=label, max_metric_drop=max_metric_drop,
+    # The workers' machine and onnxruntime (``--python``/``--target``): where the numbers hold.
+    profile = TunedProfile(model_sha256=sha, target=workers_target(env_dict), model_label=label, max_metric_drop=max_metric_drop,
                            choices=tuple(_choice(o, out_path) for o in outcomes))
     profile.save(out_path)
     return TuneResult(profile, out_path, tuple(outcomes), checks, str(db), time.monotonic() - started)

@@ -47,16 +47,20 @@ print(json.dumps({"measured": summary.measured, "resumed": summary.resumed,
 """
 
 
-def test_two_sweeps_on_one_database_split_the_grid(tmp_path: Path, build: SimpleNamespace) -> None:
-    model = build.lstm(tmp_path / "lstm.onnx")
-    db = tmp_path / "r.db"
-    command = [sys.executable, "-c", _SWEEP, str(model), str(db)]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
+def _two_sweeps(script: str, model: Path, db: Path) -> list[dict]:
+    """Run ``script`` in two processes at once on one database; each one's printed summary."""
+    command = [sys.executable, "-c", script, str(model), str(db)]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=db.parent) for _ in range(2)]
     outs = []
     for proc in procs:
         out, err = proc.communicate()
         assert proc.returncode == 0, err[-2000:]
         outs.append(json.loads(out.strip().splitlines()[-1]))
+    return outs
+
+
+def test_two_sweeps_on_one_database_split_the_grid(tmp_path: Path, build: SimpleNamespace) -> None:
+    outs = _two_sweeps(_SWEEP, build.lstm(tmp_path / "lstm.onnx"), tmp_path / "r.db")
     # Every configuration measured exactly once between them; each reports the whole grid in order.
     assert sum(o["measured"] for o in outs) == 6 and all(o["measured"] > 0 for o in outs)
     assert all(o["measured"] + o["resumed"] == 6 and o["batches"] == [1, 2, 3, 4, 5, 6] and o["ok"] == 6 for o in outs)
@@ -68,15 +72,8 @@ _INTERLEAVED = _SWEEP.replace("processes=1))", "processes=1, rounds=2, max_round
 def test_two_interleaved_sweeps_on_one_database_measure_each_configuration_once(tmp_path: Path, build: SimpleNamespace) -> None:
     # A configuration queued for interleaved rounds stays claimed until its result is stored: the
     # other sweep waits for it (and reads it) instead of queueing it too.
-    model = build.lstm(tmp_path / "lstm.onnx")
     db = tmp_path / "r.db"
-    command = [sys.executable, "-c", _INTERLEAVED, str(model), str(db)]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
-    outs = []
-    for proc in procs:
-        out, err = proc.communicate()
-        assert proc.returncode == 0, err[-2000:]
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    outs = _two_sweeps(_INTERLEAVED, build.lstm(tmp_path / "lstm.onnx"), db)
     assert sum(o["measured"] for o in outs) == 6, outs
     assert all(o["measured"] + o["resumed"] == 6 and sorted(o["batches"]) == [1, 2, 3, 4, 5, 6] and o["ok"] == 6 for o in outs)
     with Claims(db) as claims:  # nothing is left claimed
